@@ -1,0 +1,52 @@
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from './config.js'
+import aborts from './plugins/aborts.js'
+import { delay } from './plugins/delay.js'
+import metrics from './plugins/metrics.js'
+import pressure from './plugins/pressure.js'
+import readiness from './plugins/readiness.js'
+import requestId, { requestIdFrom } from './plugins/request-id.js'
+import setup from './plugins/setup.js'
+import { ProviderClient } from './provider/client.js'
+import customerRoutes from './routes/customer.js'
+import devRoutes from './routes/dev.js'
+import healthRoutes from './routes/health.js'
+import webhookRoutes from './routes/webhook.js'
+import { createStore } from './store/index.js'
+
+export interface AppOptions {
+  config: Config
+}
+
+/** The Fastify options the app relies on; `server.ts` and the tests build with these. */
+export function serverOptions(config: Config): FastifyServerOptions {
+  return {
+    logger: { level: config.logLevel },
+    genReqId: requestIdFrom,
+    // genReqId reads and validates x-request-id itself; Fastify would take any header value.
+    requestIdHeader: false,
+  }
+}
+
+/** Registers every plugin and route; wrapped so that `server.ts` sees the gate and readiness. */
+export default fp(
+  async function app(fastify: FastifyInstance, { config }: AppOptions) {
+    await fastify.register(requestId)
+    await fastify.register(metrics)
+    await fastify.register(pressure, config.pressure)
+    await fastify.register(setup, {
+      config,
+      store: createStore(config),
+      provider: new ProviderClient(config.providerUrl, config.providerTimeoutMs),
+    })
+    await fastify.register(readiness)
+    await fastify.register(aborts)
+
+    await fastify.register(healthRoutes)
+    await fastify.register(webhookRoutes, { secret: config.webhookSecret })
+    await fastify.register(delay(customerRoutes), { prefix: '/v1' })
+    if (config.devRoutes) await fastify.register(devRoutes)
+  },
+  { name: 'app' },
+)

@@ -1,0 +1,143 @@
+import { existsSync } from 'node:fs'
+import { Webhook } from 'standardwebhooks'
+
+export interface GateConfig {
+  /** How long to wait for the provider's webhook before a handshake counts as failed. */
+  handshakeTimeoutMs: number
+  backoffBaseMs: number
+  backoffMaxMs: number
+  /** Failed handshakes in a row before the service gives up and exits; 0 retries forever. */
+  maxAttempts: number
+  /** Fraction of a key's lifetime after which a new handshake starts while the gate stays open. */
+  refreshAt: number
+}
+
+/** Thresholds for @fastify/under-pressure; 0 turns a check off. */
+export interface PressureConfig {
+  maxEventLoopDelayMs: number
+  maxEventLoopUtilization: number
+  maxHeapUsedBytes: number
+  maxRssBytes: number
+}
+
+export interface Config {
+  port: number
+  host: string
+  providerUrl: string
+  /** Where the provider reaches this service; null: the address it listens on. */
+  publicUrl: string | null
+  webhookSecret: string
+  logLevel: string
+  providerTimeoutMs: number
+  shutdownDrainMs: number
+  gate: GateConfig
+  pressure: PressureConfig
+  /** Set by `gatekeep dev`: registers the routes its tools query (`/__gatekeep/*`). */
+  devRoutes: boolean
+}
+
+/** A bad or missing variable; the message names it and is safe to print. */
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+/** Loads `.env` from the working directory when present; variables already set win. */
+export function loadDotEnv(path = '.env'): void {
+  if (existsSync(path)) process.loadEnvFile(path)
+}
+
+export function readInteger(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!/^-?\d+$/.test(raw.trim()) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`
+    throw new ConfigError(`${name} must be a whole number ${range}; got "${raw}".`)
+  }
+  return value
+}
+
+export function readUrl(env: Env, name: string, fallback: string): string {
+  const raw = env[name] || fallback
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL; got "${raw}".`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`${name} must be an http(s) URL; got "${raw}".`)
+  }
+  return raw.replace(/\/+$/, '')
+}
+
+export function readChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  if (!(choices as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be one of ${choices.join(', ')}; got "${raw}".`)
+  }
+  return raw as T
+}
+
+export function readWebhookSecret(env: Env): string {
+  const secret = env.WEBHOOK_SECRET
+  if (!secret) {
+    throw new ConfigError('WEBHOOK_SECRET is not set; copy it from .env.example or run `gatekeep dev` once to create .env.')
+  }
+  // Never echo the value: it is a secret even when malformed.
+  const malformed = new ConfigError('WEBHOOK_SECRET must be a Standard Webhooks secret: "whsec_" followed by base64.')
+  if (!secret.startsWith('whsec_')) throw malformed
+  try {
+    new Webhook(secret)
+  } catch {
+    throw malformed
+  }
+  return secret
+}
+
+function readFraction(env: Env, name: string, fallback: number, { allowZero = false } = {}): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const value = Number(raw)
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !allowZero) || value >= 1) {
+    const range = allowZero ? 'from 0 to 1 (1 excluded)' : 'between 0 and 1 (both excluded)'
+    throw new ConfigError(`${name} must be a number ${range}; got "${raw}".`)
+  }
+  return value
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const port = readInteger(env, 'PORT', 3000, 0, 65535)
+  const backoffBaseMs = readInteger(env, 'GATE_BACKOFF_BASE_MS', 500, 1)
+  const backoffMaxMs = readInteger(env, 'GATE_BACKOFF_MAX_MS', 30_000, 1)
+  if (backoffMaxMs < backoffBaseMs) {
+    throw new ConfigError(`GATE_BACKOFF_MAX_MS (${backoffMaxMs}) must not be below GATE_BACKOFF_BASE_MS (${backoffBaseMs}).`)
+  }
+  return {
+    port,
+    host: env.HOST || '127.0.0.1',
+    providerUrl: readUrl(env, 'PROVIDER_URL', 'http://127.0.0.1:4000'),
+    publicUrl: env.PUBLIC_URL ? readUrl(env, 'PUBLIC_URL', env.PUBLIC_URL) : null,
+    webhookSecret: readWebhookSecret(env),
+    logLevel: readChoice(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    providerTimeoutMs: readInteger(env, 'PROVIDER_TIMEOUT_MS', 5000, 1),
+    shutdownDrainMs: readInteger(env, 'SHUTDOWN_DRAIN_MS', 0, 0),
+    gate: {
+      handshakeTimeoutMs: readInteger(env, 'GATE_HANDSHAKE_TIMEOUT_MS', 30_000, 1),
+      backoffBaseMs,
+      backoffMaxMs,
+      maxAttempts: readInteger(env, 'GATE_MAX_ATTEMPTS', 0, 0),
+      refreshAt: readFraction(env, 'GATE_REFRESH_AT', 0.8),
+    },
+    pressure: {
+      maxEventLoopDelayMs: readInteger(env, 'PRESSURE_MAX_EVENT_LOOP_DELAY_MS', 1000, 0),
+      maxEventLoopUtilization: readFraction(env, 'PRESSURE_MAX_EVENT_LOOP_UTILIZATION', 0.98, { allowZero: true }),
+      maxHeapUsedBytes: readInteger(env, 'PRESSURE_MAX_HEAP_USED_BYTES', 0, 0),
+      maxRssBytes: readInteger(env, 'PRESSURE_MAX_RSS_BYTES', 0, 0),
+    },
+    devRoutes: env.GATEKEEP_DEV === '1',
+  }
+}

@@ -1,0 +1,258 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { GateConfig } from './config.js'
+import type { Authorization } from './provider/client.js'
+import type { Credential, GateStore, Handshake } from './store/types.js'
+
+export type ClosedReason = 'gate-pending' | 'gate-failed' | 'key-expired' | 'key-rejected' | 'store-unavailable'
+
+export type GateStatus = { open: true } | { open: false; reason: ClosedReason; retryInMs: number }
+
+/** What became of a verified webhook. */
+export type WebhookOutcome =
+  /** It answered the handshake in flight: the key is stored and the gate opens. */
+  | 'opened'
+  /** It answers no handshake in flight (a stale or replayed callback): acknowledged, ignored. */
+  | 'stale'
+  /** It arrived while /authorize was still answering: the provider should deliver it again. */
+  | 'early'
+
+export interface WebhookPayload {
+  requestId: string
+  magicKey: string
+  /** Lifetime of the key in seconds; absent when it does not expire. */
+  expiresIn?: number
+}
+
+export interface GateOptions {
+  provider: { authorize(callbackUrl: string, signal?: AbortSignal): Promise<Authorization> }
+  store: GateStore
+  config: GateConfig
+  log: FastifyBaseLogger
+  /** Counts handshakes by outcome, for /metrics. */
+  onHandshake?: (outcome: 'started' | 'failed' | 'completed') => void
+}
+
+/** When nothing better is known (the provider has not given an ETA yet). */
+const DEFAULT_ETA_MS = 1000
+
+/**
+ * Capped exponential backoff with "equal jitter": never less than half the step, so a failing
+ * provider is not hammered, and spread so that many instances do not retry in lockstep.
+ */
+export function backoffDelay(failures: number, baseMs: number, maxMs: number, random = Math.random): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, failures - 1))
+  return Math.round(ceiling / 2 + random() * (ceiling / 2))
+}
+
+/**
+ * The handshake with the provider and the key it yields. Customer routes are open only while
+ * `isOpen`; everything else here decides when that changes and tells readiness why it is closed.
+ */
+export class Gate {
+  /** Read on every gated request, so a plain field rather than a getter. */
+  isOpen = false
+  /** Settles when the gate gives up after GATE_MAX_ATTEMPTS failed handshakes in a row. */
+  readonly exhausted: Promise<Error>
+
+  readonly #options: GateOptions
+  #key: string | null = null
+  #reason: ClosedReason = 'gate-pending'
+  #closedAt = Date.now()
+  #handshake: Handshake | null = null
+  #authorizing = false
+  #failures = 0
+  #retryAt = 0
+  #lastEtaMs = DEFAULT_ETA_MS
+  #stopped = false
+  #callbackUrl = ''
+  readonly #authorizeAbort = new AbortController()
+  readonly #timers = new Map<'handshake' | 'retry' | 'refresh' | 'expiry', NodeJS.Timeout>()
+  #giveUp!: (error: Error) => void
+
+  constructor(options: GateOptions) {
+    this.#options = options
+    this.exhausted = new Promise((resolve) => {
+      this.#giveUp = resolve
+    })
+    options.store.onCredential((credential) => this.#open(credential))
+  }
+
+  /** The provider's key while the gate is open. */
+  get key(): string | null {
+    return this.#key
+  }
+
+  status(): GateStatus {
+    if (this.isOpen) return { open: true }
+    return { open: false, reason: this.#reason, retryInMs: this.#retryInMs() }
+  }
+
+  /**
+   * Opens from a stored key that is still valid, else starts the first handshake, giving the
+   * provider `callbackUrl` for its webhook.
+   */
+  async start(callbackUrl: string): Promise<void> {
+    this.#callbackUrl = callbackUrl
+    this.#closedAt = Date.now()
+    const stored = await this.#options.store.loadCredential()
+    if (stored && !this.#expired(stored)) {
+      this.#open(stored)
+      return
+    }
+    void this.#runHandshake()
+  }
+
+  stop(): void {
+    this.#stopped = true
+    this.#authorizeAbort.abort()
+    for (const timer of this.#timers.values()) clearTimeout(timer)
+    this.#timers.clear()
+  }
+
+  async acceptWebhook(payload: WebhookPayload): Promise<WebhookOutcome> {
+    const { store } = this.#options
+    const handshake = await store.getHandshake()
+    if (handshake?.requestId !== payload.requestId) {
+      return this.#authorizing ? 'early' : 'stale'
+    }
+    await store.setHandshake(null)
+    const expiresAt = payload.expiresIn === undefined ? null : Date.now() + payload.expiresIn * 1000
+    await store.saveCredential({ key: payload.magicKey, expiresAt, requestId: payload.requestId })
+    return 'opened'
+  }
+
+  /** The provider answered 401 to this key: close and fetch a new one. */
+  rejectKey(key: string): void {
+    if (this.#key !== key) return
+    void this.#options.store.discardCredential(key)
+    this.#close('key-rejected')
+    void this.#runHandshake()
+  }
+
+  #expired(credential: Credential): boolean {
+    return credential.expiresAt !== null && credential.expiresAt <= Date.now()
+  }
+
+  #retryInMs(): number {
+    const now = Date.now()
+    if (this.#handshake) {
+      const left = this.#handshake.etaAt - now
+      return left > 0 ? left : DEFAULT_ETA_MS
+    }
+    if (this.#retryAt > now) return this.#retryAt - now + this.#lastEtaMs
+    return this.#lastEtaMs
+  }
+
+  #setTimer(name: 'handshake' | 'retry' | 'refresh' | 'expiry', ms: number, run: () => void): void {
+    clearTimeout(this.#timers.get(name))
+    // Unref'd: the server keeps the process alive, a pending retry alone must not.
+    this.#timers.set(name, setTimeout(run, ms).unref())
+  }
+
+  #clearTimer(name: 'handshake' | 'retry' | 'refresh' | 'expiry'): void {
+    clearTimeout(this.#timers.get(name))
+    this.#timers.delete(name)
+  }
+
+  async #runHandshake(): Promise<void> {
+    if (this.#stopped || this.#authorizing || this.#handshake) return
+    const { store, provider, config, log } = this.#options
+    this.#clearTimer('retry')
+    this.#authorizing = true
+    try {
+      // The claim outlives the wait for the webhook, so a second instance does not start another.
+      if (!(await store.claimHandshake(config.handshakeTimeoutMs * 2))) {
+        this.#authorizing = false
+        // Another instance runs it; its key reaches us through the store. Check again later.
+        this.#setTimer('retry', config.handshakeTimeoutMs, () => void this.#runHandshake())
+        return
+      }
+      this.#options.onHandshake?.('started')
+      const { requestId, etaMs } = await provider.authorize(this.#callbackUrl, this.#authorizeAbort.signal)
+      if (this.#stopped) return
+      this.#handshake = { requestId, etaAt: Date.now() + etaMs }
+      this.#lastEtaMs = etaMs
+      await store.setHandshake(this.#handshake)
+      this.#authorizing = false
+      this.#setTimer('handshake', config.handshakeTimeoutMs, () =>
+        this.#fail(new Error(`no webhook within ${config.handshakeTimeoutMs} ms`)),
+      )
+      log.info({ event: 'gate-pending', requestId, etaMs }, `handshake started; the provider expects to call back in ${etaMs} ms`)
+    } catch (error) {
+      this.#authorizing = false
+      if (!this.#stopped) this.#fail(error as Error)
+    }
+  }
+
+  #fail(error: Error): void {
+    const { store, config, log } = this.#options
+    this.#clearTimer('handshake')
+    this.#handshake = null
+    void store.setHandshake(null)
+    void store.releaseHandshake()
+    this.#failures += 1
+    this.#options.onHandshake?.('failed')
+    if (config.maxAttempts > 0 && this.#failures >= config.maxAttempts) {
+      if (!this.isOpen) this.#reason = 'gate-failed'
+      log.error({ event: 'gate-exhausted', attempts: this.#failures, reason: error.message }, 'handshake failed too many times; giving up')
+      this.#giveUp(error)
+      return
+    }
+    const delayMs = backoffDelay(this.#failures, config.backoffBaseMs, config.backoffMaxMs)
+    this.#retryAt = Date.now() + delayMs
+    if (!this.isOpen) this.#reason = 'gate-failed'
+    log.warn(
+      { event: 'handshake-failed', attempt: this.#failures, retryInMs: delayMs, reason: error.message },
+      `handshake failed (${error.message}); retrying in ${delayMs} ms`,
+    )
+    this.#setTimer('retry', delayMs, () => void this.#runHandshake())
+  }
+
+  #open(credential: Credential): void {
+    if (this.#stopped || this.#expired(credential)) return
+    const { store, config, log } = this.#options
+    // Any fresh key ends the wait: ours, or (with a shared store) one another instance fetched.
+    if (this.#handshake || this.#timers.has('retry')) {
+      this.#clearTimer('handshake')
+      this.#clearTimer('retry')
+      this.#handshake = null
+      void store.releaseHandshake()
+    }
+    this.#failures = 0
+    this.#retryAt = 0
+    const wasOpen = this.isOpen
+    this.#key = credential.key
+    this.isOpen = true
+    this.#options.onHandshake?.('completed')
+
+    this.#clearTimer('refresh')
+    this.#clearTimer('expiry')
+    if (credential.expiresAt !== null) {
+      const lifetimeMs = credential.expiresAt - Date.now()
+      this.#setTimer('refresh', lifetimeMs * config.refreshAt, () => void this.#runHandshake())
+      this.#setTimer('expiry', lifetimeMs, () => this.#expire(credential.key))
+    }
+    if (wasOpen) {
+      log.info({ event: 'key-refreshed', expiresAt: credential.expiresAt }, 'key refreshed')
+    } else {
+      const elapsedMs = Date.now() - this.#closedAt
+      log.info({ event: 'gate-open', elapsedMs }, `gate open after ${elapsedMs} ms: serving customers`)
+    }
+  }
+
+  #expire(key: string): void {
+    if (this.#key !== key) return
+    this.#close('key-expired')
+    void this.#runHandshake()
+  }
+
+  #close(reason: ClosedReason): void {
+    this.isOpen = false
+    this.#key = null
+    this.#reason = reason
+    this.#closedAt = Date.now()
+    this.#clearTimer('refresh')
+    this.#clearTimer('expiry')
+    this.#options.log.warn({ event: 'gate-closed', reason }, `gate closed: ${reason}`)
+  }
+}

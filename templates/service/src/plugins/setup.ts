@@ -1,0 +1,75 @@
+import type { AddressInfo } from 'node:net'
+import fp from 'fastify-plugin'
+import { Counter, Gauge } from 'prom-client'
+import type { Config } from '../config.js'
+import { Gate } from '../gate.js'
+import type { ProviderClient } from '../provider/client.js'
+import type { GateStore } from '../store/types.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gate: Gate
+    provider: ProviderClient
+  }
+}
+
+export interface SetupOptions {
+  config: Config
+  store: GateStore
+  provider: ProviderClient
+}
+
+/** The webhook address to give the provider: PUBLIC_URL, else where this server listens. */
+function callbackUrl(config: Config, address: AddressInfo | string | null): string {
+  if (config.publicUrl) return `${config.publicUrl}/webhook`
+  if (address === null || typeof address === 'string') {
+    throw new Error('PUBLIC_URL must be set when the server does not listen on a TCP port')
+  }
+  const unspecified = address.address === '0.0.0.0' || address.address === '::'
+  const host = unspecified ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `http://${host}:${address.port}/webhook`
+}
+
+/**
+ * Runs the handshake with the provider and holds the key it yields (`fastify.gate`). The
+ * handshake starts the moment the server listens: earlier, the provider's webhook could find
+ * nobody listening.
+ */
+export default fp(
+  async function setup(fastify, { config, store, provider }: SetupOptions) {
+    const handshakes = new Counter({
+      name: 'gatekeep_handshakes_total',
+      help: 'Handshakes with the provider, by outcome.',
+      labelNames: ['outcome'],
+      registers: [fastify.metricsRegistry],
+    })
+    const gate = new Gate({
+      provider,
+      store,
+      config: config.gate,
+      log: fastify.log,
+      onHandshake: (outcome) => handshakes.inc({ outcome }),
+    })
+    new Gauge({
+      name: 'gatekeep_gate_open',
+      help: '1 while customer routes are served, 0 while they answer 503.',
+      registers: [fastify.metricsRegistry],
+      collect() {
+        this.set(gate.isOpen ? 1 : 0)
+      },
+    })
+
+    fastify.decorate('provider', provider)
+    fastify.decorate('gate', gate)
+
+    fastify.addHook('onListen', async function startHandshake() {
+      await gate.start(callbackUrl(config, fastify.server.address()))
+    })
+    fastify.addHook('onClose', async () => {
+      gate.stop()
+      await store.close()
+      await provider.close()
+    })
+  },
+  { name: 'setup', dependencies: ['metrics'] },
+)

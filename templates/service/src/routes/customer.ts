@@ -1,0 +1,41 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { replyUnavailable } from '../plugins/delay.js'
+import { ProviderError } from '../provider/client.js'
+
+/**
+ * Example customer routes; register them through `delay()` so they only run with the gate open.
+ * Each calls the provider with the key and the request's abort signal.
+ */
+export default async function customerRoutes(fastify: FastifyInstance) {
+  fastify.get('/data', serveData)
+  // The body is parsed (and so fully read) before the handler runs: a finished POST must not
+  // count as an abort.
+  fastify.post('/data', serveData)
+}
+
+async function serveData(request: FastifyRequest, reply: FastifyReply) {
+  const { gate, provider } = request.server
+  const key = gate.key
+  if (key === null) {
+    // The gate closed after this request passed it (the key expired or was rejected).
+    const status = gate.status()
+    return replyUnavailable(reply, status.open ? 0 : status.retryInMs)
+  }
+  try {
+    await request.downstream((signal) => provider.fetchData(key, signal))
+    return { customer: true, error: false }
+  } catch (error) {
+    if (request.abortSignal.aborted) {
+      // The client is gone; 499 ("client closed request") only reaches the logs.
+      return reply.code(499).send()
+    }
+    if (!(error instanceof ProviderError)) throw error
+    if (error.kind === 'unauthorized') {
+      gate.rejectKey(key)
+      const status = gate.status()
+      return replyUnavailable(reply, status.open ? 0 : status.retryInMs)
+    }
+    request.log.error({ event: 'provider-failed', kind: error.kind, reason: error.message }, 'provider call failed')
+    return reply.code(error.kind === 'timeout' ? 504 : 502).send({ customer: null, error: true })
+  }
+}

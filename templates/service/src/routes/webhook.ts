@@ -1,0 +1,97 @@
+import type { FastifyInstance } from 'fastify'
+import { Webhook, WebhookVerificationError } from 'standardwebhooks'
+import type { WebhookPayload } from '../gate.js'
+
+export interface WebhookRouteOptions {
+  secret: string
+}
+
+/** A webhook body is a few hundred bytes; anything near this is not our provider. */
+const BODY_LIMIT = 64 * 1024
+
+/** Longer than the 5-minute timestamp tolerance, so a replay within it is always recognised. */
+const SEEN_ID_TTL_MS = 10 * 60 * 1000
+const SEEN_ID_LIMIT = 10_000
+
+function isWebhookPayload(value: unknown): value is WebhookPayload {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const { requestId, magicKey, expiresIn } = value as Record<string, unknown>
+  return (
+    typeof requestId === 'string' &&
+    requestId.length > 0 &&
+    requestId.length <= 256 &&
+    typeof magicKey === 'string' &&
+    magicKey.length > 0 &&
+    magicKey.length <= 4096 &&
+    (expiresIn === undefined || (typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0))
+  )
+}
+
+/**
+ * The provider's callback, signed per the Standard Webhooks spec. Bad input never changes the
+ * gate and never gets a 5xx: 401 bad signature, 400 bad body, 413 too large; a message id seen
+ * before is acknowledged and not applied again.
+ */
+export default async function webhookRoutes(fastify: FastifyInstance, { secret }: WebhookRouteOptions) {
+  const webhook = new Webhook(secret)
+  const seenIds = new Map<string, number>()
+
+  function remember(id: string): void {
+    const now = Date.now()
+    seenIds.set(id, now + SEEN_ID_TTL_MS)
+    for (const [seenId, expiresAt] of seenIds) {
+      if (expiresAt > now && seenIds.size <= SEEN_ID_LIMIT) break
+      seenIds.delete(seenId)
+    }
+  }
+
+  // The signature covers the exact bytes sent: keep the body raw, whatever its content type.
+  fastify.removeAllContentTypeParsers()
+  fastify.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {
+    done(null, body)
+  })
+
+  fastify.post('/webhook', { bodyLimit: BODY_LIMIT }, async (request, reply) => {
+    const body = typeof request.body === 'string' ? request.body : ''
+    const id = request.headers['webhook-id']
+    const timestamp = request.headers['webhook-timestamp']
+    const signature = request.headers['webhook-signature']
+    if (typeof id !== 'string' || typeof timestamp !== 'string' || typeof signature !== 'string') {
+      return reply.code(401).send({ error: 'missing webhook-id, webhook-timestamp or webhook-signature' })
+    }
+    try {
+      webhook.verify(body, { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature }, { jsonParse: false })
+    } catch (error) {
+      if (!(error instanceof WebhookVerificationError)) throw error
+      request.log.warn({ event: 'webhook-refused', reason: error.message }, 'webhook refused: bad signature')
+      return reply.code(401).send({ error: 'invalid webhook signature or timestamp' })
+    }
+
+    const expiresAt = seenIds.get(id)
+    if (expiresAt !== undefined && expiresAt > Date.now()) {
+      return reply.code(200).send({ received: true, applied: false, duplicate: true })
+    }
+
+    let payload: unknown
+    try {
+      payload = JSON.parse(body)
+    } catch {
+      return reply.code(400).send({ error: 'webhook body is not JSON' })
+    }
+    if (!isWebhookPayload(payload)) {
+      return reply.code(400).send({ error: 'webhook body must be {"requestId","magicKey","expiresIn"?}' })
+    }
+
+    const outcome = await fastify.gate.acceptWebhook(payload)
+    if (outcome === 'early') {
+      // The provider redelivers with the same id, so this one is not remembered yet.
+      return reply.code(409).send({ error: 'handshake not registered yet; deliver again' })
+    }
+    remember(id)
+    request.log.info(
+      { event: 'webhook-received', requestId: payload.requestId, applied: outcome === 'opened' },
+      outcome === 'opened' ? 'webhook received: key accepted' : 'webhook received for a handshake no longer in flight; ignored',
+    )
+    return { received: true, applied: outcome === 'opened' }
+  })
+}

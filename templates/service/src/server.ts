@@ -1,0 +1,55 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import closeWithGrace from 'close-with-grace'
+import Fastify from 'fastify'
+import app, { serverOptions } from './app.js'
+import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js'
+
+function readConfig(): Config {
+  loadDotEnv()
+  try {
+    return loadConfig()
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`error: ${error.message}\n`)
+    process.exit(1)
+  }
+}
+
+const config = readConfig()
+const server = Fastify(serverOptions(config))
+await server.register(app, { config })
+
+/** Readiness fails at once; requests are served through the drain, then in-flight ones finish. */
+async function shutdown(): Promise<void> {
+  server.readiness.beginShutdown()
+  if (config.shutdownDrainMs > 0) {
+    server.log.info({ event: 'draining', drainMs: config.shutdownDrainMs }, 'readiness now 503; draining')
+    await sleep(config.shutdownDrainMs)
+  }
+  await server.close()
+}
+
+// The timeout covers the drain plus time for in-flight requests; past it the process is killed.
+const graceful = closeWithGrace(
+  { delay: config.shutdownDrainMs + 10_000, logger: { error: (message) => server.log.error(message) } },
+  async ({ signal, err }) => {
+    if (err) server.log.error({ err }, 'closing after an unexpected error')
+    else server.log.info({ event: 'shutting-down', signal }, `${signal ?? 'close'} received: shutting down`)
+    await shutdown()
+  },
+)
+
+void server.gate.exhausted.then(async () => {
+  graceful.uninstall()
+  await shutdown()
+  process.exit(1)
+})
+
+try {
+  await server.listen({ port: config.port, host: config.host })
+} catch (error) {
+  const { code } = error as NodeJS.ErrnoException
+  const reason = code === 'EADDRINUSE' ? `port ${config.port} is already in use` : (error as Error).message
+  server.log.fatal({ event: 'listen-failed', code }, `cannot listen on ${config.host}:${config.port}: ${reason}`)
+  process.exit(1)
+}

@@ -1,0 +1,43 @@
+import type { Credential, GateStore, Handshake } from './types.js'
+
+/** The key lives in this process only: each instance runs its own handshake. */
+export function createMemoryStore(): GateStore {
+  let credential: Credential | null = null
+  let handshake: Handshake | null = null
+  let claimedUntil = 0
+  const listeners: Array<(credential: Credential) => void> = []
+
+  return {
+    async claimHandshake(ttlMs) {
+      const now = Date.now()
+      if (claimedUntil > now) return false
+      claimedUntil = now + ttlMs
+      return true
+    },
+    async releaseHandshake() {
+      claimedUntil = 0
+    },
+    async setHandshake(next) {
+      handshake = next
+    },
+    async getHandshake() {
+      return handshake
+    },
+    async saveCredential(next) {
+      credential = next
+      for (const listener of listeners) listener(next)
+    },
+    async loadCredential() {
+      return credential
+    },
+    async discardCredential(key) {
+      if (credential?.key === key) credential = null
+    },
+    onCredential(listener) {
+      listeners.push(listener)
+    },
+    async close() {
+      listeners.length = 0
+    },
+  }
+}

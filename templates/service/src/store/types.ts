@@ -1,0 +1,34 @@
+/** A key issued by the provider, as the gate keeps it. */
+export interface Credential {
+  key: string
+  /** Epoch ms after which the provider no longer accepts the key; null when it never expires. */
+  expiresAt: number | null
+  /** The handshake that produced it. */
+  requestId: string
+}
+
+/** A handshake the provider accepted and will answer through the webhook. */
+export interface Handshake {
+  requestId: string
+  /** Epoch ms at which the provider expects to call back. */
+  etaAt: number
+}
+
+/**
+ * Where the gate keeps its key and its handshake in flight. The memory store keeps them in this
+ * process; a shared store lets several instances run one handshake and open together.
+ */
+export interface GateStore {
+  /** Claims the right to run the next handshake; false while another instance holds it. */
+  claimHandshake(ttlMs: number): Promise<boolean>
+  releaseHandshake(): Promise<void>
+  setHandshake(handshake: Handshake | null): Promise<void>
+  getHandshake(): Promise<Handshake | null>
+  /** Stores the key and tells every listener (in every instance sharing the store). */
+  saveCredential(credential: Credential): Promise<void>
+  loadCredential(): Promise<Credential | null>
+  /** Forgets the key when it is still the one given: the provider rejected it. */
+  discardCredential(key: string): Promise<void>
+  onCredential(listener: (credential: Credential) => void): void
+  close(): Promise<void>
+}
