@@ -1,0 +1,96 @@
+import { readdir, readFile, stat } from 'node:fs/promises'
+import path from 'node:path'
+import { renderEnvFile } from '../project/env-file.js'
+import type { ProjectSettings } from '../project/settings.js'
+
+export interface ProjectFile {
+  /** Relative to the project root, with `/` separators. */
+  path: string
+  content: Uint8Array | string
+  mode: number
+  /** An existing file at this path belongs to the user and stays as it is, even with --force. */
+  keepExisting?: boolean
+}
+
+export interface RenderValues {
+  name: string
+  settings: ProjectSettings
+  /** The version range or `file:` path the project's devDependency on gatekeep points at. */
+  gatekeepDependency: string
+  webhookSecret: string
+}
+
+/** The name the template carries, replaced by the project's own. */
+export const TEMPLATE_PACKAGE_NAME = 'gatekeep-service'
+
+// npm never packs a .gitignore, so the template ships it under another name.
+const RENAMES: Readonly<Record<string, string>> = { _gitignore: '.gitignore' }
+
+// Leftovers of working on the template itself, never part of a new project.
+const SKIPPED_FOLDERS = new Set(['node_modules', 'dist', '.gatekeep'])
+function isSkippedFile(name: string): boolean {
+  return name === '.env' || name.endsWith('.tsbuildinfo')
+}
+
+/** The template's files, renamed as they will be written, in a stable order. */
+export async function readTemplate(templateDir: string): Promise<ProjectFile[]> {
+  const files: ProjectFile[] = []
+  async function visit(relativeDir: string): Promise<void> {
+    const entries = await readdir(path.join(templateDir, relativeDir), { withFileTypes: true })
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    const within = (name: string) => (relativeDir === '' ? name : `${relativeDir}/${name}`)
+    for (const entry of entries) {
+      if (entry.isDirectory()) {
+        if (!SKIPPED_FOLDERS.has(entry.name)) await visit(within(entry.name))
+      } else if (entry.isFile() && !isSkippedFile(entry.name)) {
+        const source = path.join(templateDir, relativeDir, entry.name)
+        const [content, stats] = await Promise.all([readFile(source), stat(source)])
+        files.push({ path: within(RENAMES[entry.name] ?? entry.name), content, mode: stats.mode & 0o777 })
+      }
+    }
+  }
+  await visit('')
+  return files
+}
+
+/** The template's files with the project's values filled in, plus its `.env`. */
+export function fillTemplate(templateFiles: readonly ProjectFile[], values: RenderValues): ProjectFile[] {
+  const files = templateFiles.map((file) => {
+    if (file.path === 'package.json') return { ...file, content: fillPackageJson(file.content, values) }
+    if (file.path === 'README.md') {
+      return { ...file, content: text(file.content).replaceAll(TEMPLATE_PACKAGE_NAME, values.name) }
+    }
+    return file
+  })
+  const { port, providerPort, store } = values.settings
+  files.push({
+    path: '.env',
+    content: renderEnvFile({ secret: values.webhookSecret, port, providerPort, store }),
+    mode: 0o600,
+    keepExisting: true,
+  })
+  return files
+}
+
+export async function renderProject(templateDir: string, values: RenderValues): Promise<ProjectFile[]> {
+  return fillTemplate(await readTemplate(templateDir), values)
+}
+
+function text(content: Uint8Array | string): string {
+  return typeof content === 'string' ? content : Buffer.from(content).toString('utf8')
+}
+
+function fillPackageJson(content: Uint8Array | string, values: RenderValues): string {
+  const manifest = JSON.parse(text(content)) as Record<string, unknown>
+  const { port, providerPort, delay, store } = values.settings
+  manifest.name = values.name
+  manifest.gatekeep = { port, providerPort, delay, store }
+  const devDependencies = {
+    ...(manifest.devDependencies as Record<string, string> | undefined),
+    gatekeep: values.gatekeepDependency,
+  }
+  manifest.devDependencies = Object.fromEntries(
+    Object.entries(devDependencies).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  )
+  return `${JSON.stringify(manifest, null, 2)}\n`
+}
