@@ -21,8 +21,7 @@ export function registerInit(program: Command): void {
     .option('--provider-port <n>', 'port of the mock provider', parsePort, DEFAULT_SETTINGS.providerPort)
     .option('--delay <ms>', 'how long the mock provider waits before calling back', parseNonNegativeInteger, DEFAULT_SETTINGS.delay)
     .addOption(
-      new Option('--store <store>', `where the provider key is kept (default: "${DEFAULT_SETTINGS.store}")`)
-        .choices(STORES)
+      new Option('--store <store>', `where the provider key is kept: ${STORES.join(' or ')} (default: "${DEFAULT_SETTINGS.store}")`)
         .argParser(parseChoice(STORES)),
     )
     .option('--install', "run the package manager's install (the one gatekeep was started with)")

@@ -1,0 +1,210 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { test } from 'node:test'
+import { listFiles, snapshot } from './helpers/files.js'
+import { expectedProjectFiles, repoRoot, runGatekeep, templateDir } from './helpers/gatekeep.js'
+import { tempDir } from './helpers/temp.js'
+
+const TIMEOUT = 30_000
+const SECRET_LINE = /^WEBHOOK_SECRET=(whsec_[A-Za-z0-9+/]{43}=)$/m
+
+function readJson(file: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>
+}
+
+function secretOf(projectDir: string): string {
+  const match = SECRET_LINE.exec(readFileSync(path.join(projectDir, '.env'), 'utf8'))
+  assert.ok(match?.[1], '.env holds a whsec_ secret')
+  return match[1]
+}
+
+test('init writes the template as a new project with its values filled in', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const result = await runGatekeep(['init', 'shop-api', '--port', '8080', '--provider-port', '9090', '--delay', '0'], { cwd })
+  assert.equal(result.code, 0, result.stderr)
+  const project = path.join(cwd, 'shop-api')
+
+  assert.deepEqual(listFiles(project), expectedProjectFiles())
+  assert.deepEqual(readdirSync(cwd), ['shop-api'], 'no temporary folder is left beside the project')
+
+  const manifest = readJson(path.join(project, 'package.json'))
+  assert.equal(manifest.name, 'shop-api')
+  assert.deepEqual(manifest.gatekeep, { port: 8080, providerPort: 9090, delay: 0, store: 'memory' })
+  // These tests run gatekeep from its clone, so the project must point back at the clone.
+  assert.equal((manifest.devDependencies as Record<string, string>).gatekeep, `file:${repoRoot}`)
+
+  const env = readFileSync(path.join(project, '.env'), 'utf8')
+  assert.equal(Buffer.from(secretOf(project).slice('whsec_'.length), 'base64').length, 32)
+  assert.match(env, /^PORT=8080$/m)
+  assert.match(env, /^PROVIDER_PORT=9090$/m)
+  assert.match(env, /^PROVIDER_URL=http:\/\/127\.0\.0\.1:9090$/m)
+  assert.match(env, /^PUBLIC_URL=http:\/\/127\.0\.0\.1:8080$/m)
+  assert.equal(statSync(path.join(project, '.env')).mode & 0o777, 0o600)
+
+  if (existsSync(path.join(templateDir, 'README.md'))) {
+    assert.equal(readFileSync(path.join(project, 'README.md'), 'utf8').split('\n')[0], '# shop-api')
+  }
+  assert.match(result.stdout, /Next steps:\n {2}cd shop-api\n {2}npm install\n {2}npm run dev\n/)
+})
+
+test('two projects get two different webhook secrets', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const [first, second] = await Promise.all([
+    runGatekeep(['init', 'one'], { cwd }),
+    runGatekeep(['init', 'two'], { cwd }),
+  ])
+  assert.equal(first.code, 0, first.stderr)
+  assert.equal(second.code, 0, second.stderr)
+  assert.notEqual(secretOf(path.join(cwd, 'one')), secretOf(path.join(cwd, 'two')))
+})
+
+test('without a dir and without a TTY, init writes gatekeep-service and reads no stdin', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  // runGatekeep leaves stdin an open pipe: a prompt or a read would hang until the timeout.
+  const result = await runGatekeep(['init'], { cwd })
+  assert.equal(result.code, 0, result.stderr)
+  assert.equal(readJson(path.join(cwd, 'gatekeep-service', 'package.json')).name, 'gatekeep-service')
+})
+
+test('the package name is made from the folder name', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const result = await runGatekeep(['init', 'My Service!'], { cwd })
+  assert.equal(result.code, 0, result.stderr)
+  assert.equal(readJson(path.join(cwd, 'My Service!', 'package.json')).name, 'my-service')
+  assert.match(result.stdout, /cd 'My Service!'/)
+})
+
+test('an explicit --name is used as given', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const result = await runGatekeep(['init', 'svc', '--name', '@acme/orders'], { cwd })
+  assert.equal(result.code, 0, result.stderr)
+  assert.equal(readJson(path.join(cwd, 'svc', 'package.json')).name, '@acme/orders')
+})
+
+const refusals: { why: string; args: string[]; message: RegExp }[] = [
+  { why: 'an invalid --name', args: ['--name', 'Bad Name'], message: /invalid --name "Bad Name"/ },
+  { why: 'port 0', args: ['--port', '0'], message: /--port/ },
+  { why: 'a non-numeric port', args: ['--port', 'abc'], message: /--port/ },
+  { why: 'a provider port above 65535', args: ['--provider-port', '70000'], message: /--provider-port/ },
+  { why: 'a negative delay', args: ['--delay', '-5'], message: /--delay/ },
+  { why: 'an unknown store', args: ['--store', 'x'], message: /--store/ },
+  { why: 'the Redis store', args: ['--store', 'redis'], message: /redis store is not available yet/ },
+]
+
+for (const { why, args, message } of refusals) {
+  test(`init refuses ${why} with exit 2 and writes nothing`, { timeout: TIMEOUT }, async (t) => {
+    const cwd = tempDir(t)
+    const result = await runGatekeep(['init', 'svc', ...args], { cwd })
+    assert.equal(result.code, 2, result.stderr)
+    assert.match(result.stderr, message)
+    assert.equal(result.stderr.trim().split('\n').length, 1, `one line: ${result.stderr}`)
+    assert.deepEqual(readdirSync(cwd), [])
+  })
+}
+
+test('init refuses a non-empty folder with exit 2, suggests --force and changes nothing', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const target = path.join(cwd, 'busy')
+  mkdirSync(target)
+  writeFileSync(path.join(target, 'notes.txt'), 'mine')
+  const before = snapshot(cwd)
+  const result = await runGatekeep(['init', 'busy'], { cwd })
+  assert.equal(result.code, 2)
+  assert.match(result.stderr, /busy is not empty.*--force/)
+  assert.equal(result.stderr.trim().split('\n').length, 1)
+  assert.deepEqual(snapshot(cwd), before)
+})
+
+test('a folder holding only .git counts as empty and keeps its .git', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const target = path.join(cwd, 'repo')
+  mkdirSync(path.join(target, '.git'), { recursive: true })
+  writeFileSync(path.join(target, '.git', 'HEAD'), 'ref: refs/heads/main\n')
+  const inode = statSync(target).ino
+  const result = await runGatekeep(['init', '.'], { cwd: target })
+  assert.equal(result.code, 0, result.stderr)
+  assert.deepEqual(listFiles(target), ['.git/HEAD', ...expectedProjectFiles()].sort())
+  assert.equal(readFileSync(path.join(target, '.git', 'HEAD'), 'utf8'), 'ref: refs/heads/main\n')
+  assert.equal(statSync(target).ino, inode, 'the folder itself is kept, so a shell inside it still sees the files')
+  assert.deepEqual(readdirSync(cwd), ['repo'])
+  assert.doesNotMatch(result.stdout, /cd /)
+})
+
+test('--force lists what it replaces, keeps unrelated files and the existing .env', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const target = path.join(cwd, 'existing')
+  mkdirSync(target)
+  writeFileSync(path.join(target, 'package.json'), '{"name":"old"}\n')
+  writeFileSync(path.join(target, '.env'), 'WEBHOOK_SECRET=whsec_mine\n')
+  writeFileSync(path.join(target, 'notes.txt'), 'mine')
+  const result = await runGatekeep(['init', 'existing', '--force'], { cwd })
+  assert.equal(result.code, 0, result.stderr)
+  assert.match(result.stdout, /Replaced 1 existing file\(s\):\n {2}package\.json\n/)
+  assert.match(result.stdout, /Kept your \.env/)
+  assert.equal(readFileSync(path.join(target, 'notes.txt'), 'utf8'), 'mine')
+  assert.equal(readFileSync(path.join(target, '.env'), 'utf8'), 'WEBHOOK_SECRET=whsec_mine\n')
+  assert.equal(readJson(path.join(target, 'package.json')).name, 'existing')
+  assert.deepEqual(listFiles(target), [...expectedProjectFiles(), 'notes.txt'].sort())
+})
+
+test('--force refuses, before writing, a file standing where the project needs a folder', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const target = path.join(cwd, 'existing')
+  mkdirSync(target)
+  writeFileSync(path.join(target, 'src'), 'a file, not a folder')
+  const before = snapshot(cwd)
+  const result = await runGatekeep(['init', 'existing', '--force'], { cwd })
+  assert.equal(result.code, 2)
+  assert.match(result.stderr, /src is a file/)
+  assert.deepEqual(snapshot(cwd), before)
+})
+
+test('--git makes one commit', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const identity = { GIT_AUTHOR_NAME: 'Test', GIT_AUTHOR_EMAIL: 'test@example.com', GIT_COMMITTER_NAME: 'Test', GIT_COMMITTER_EMAIL: 'test@example.com' }
+  const result = await runGatekeep(['init', 'svc', '--git'], { cwd, env: identity })
+  assert.equal(result.code, 0, result.stderr)
+  const project = path.join(cwd, 'svc')
+  const log = execFileSync('git', ['log', '--format=%s'], { cwd: project, encoding: 'utf8' })
+  assert.equal(log, 'Initial commit from gatekeep\n')
+  const tracked = execFileSync('git', ['ls-files'], { cwd: project, encoding: 'utf8' }).trim().split('\n')
+  if (existsSync(path.join(templateDir, '_gitignore'))) assert.ok(!tracked.includes('.env'), '.env is git-ignored')
+})
+
+test('--git without git on the PATH warns and still succeeds', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const result = await runGatekeep(['init', 'svc', '--git'], { cwd, env: { PATH: tempDir(t) } })
+  assert.equal(result.code, 0, result.stderr)
+  assert.match(result.stderr, /git was not found/)
+  assert.ok(existsSync(path.join(cwd, 'svc', 'package.json')))
+})
+
+test('a failed --install exits 1 with a way to retry, the project still written', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const result = await runGatekeep(['init', 'svc', '--install'], {
+    cwd,
+    env: { npm_config_user_agent: 'pnpm/9.0.0 npm/? node/v20.20.0 linux x64', PATH: tempDir(t) },
+  })
+  assert.equal(result.code, 1)
+  assert.match(result.stderr, /pnpm install could not start \(pnpm was not found\).*cd svc && pnpm install/)
+  assert.equal(result.stderr.trim().split('\n').length, 1)
+  assert.deepEqual(listFiles(path.join(cwd, 'svc')), expectedProjectFiles())
+})
+
+test('next steps use the package manager gatekeep was started with', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const result = await runGatekeep(['init', 'svc'], { cwd, env: { npm_config_user_agent: 'yarn/4.5.0 npm/? node/v20.20.0' } })
+  assert.equal(result.code, 0, result.stderr)
+  assert.match(result.stdout, /Next steps:\n {2}cd svc\n {2}yarn install\n {2}yarn dev\n/)
+})
+
+test('init --help lists every flag and shows examples', { timeout: TIMEOUT }, async (t) => {
+  const result = await runGatekeep(['init', '--help'], { cwd: tempDir(t) })
+  assert.equal(result.code, 0)
+  for (const flag of ['--name', '--port', '--provider-port', '--delay', '--store', '--install', '--git', '--force', '--yes']) {
+    assert.ok(result.stdout.includes(flag), `help mentions ${flag}`)
+  }
+  assert.match(result.stdout, /Examples:\n {2}\$ gatekeep init/)
+})
