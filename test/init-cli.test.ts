@@ -6,6 +6,7 @@ import { test } from 'node:test'
 import { listFiles, snapshot } from './helpers/files.js'
 import { expectedProjectFiles, repoRoot, runGatekeep, templateDir } from './helpers/gatekeep.js'
 import { tempDir } from './helpers/temp.js'
+import { runInTerminal, terminalAvailable } from './helpers/terminal.js'
 
 const TIMEOUT = 30_000
 const SECRET_LINE = /^WEBHOOK_SECRET=(whsec_[A-Za-z0-9+/]{43}=)$/m
@@ -207,4 +208,27 @@ test('init --help lists every flag and shows examples', { timeout: TIMEOUT }, as
     assert.ok(result.stdout.includes(flag), `help mentions ${flag}`)
   }
   assert.match(result.stdout, /Examples:\n {2}\$ gatekeep init/)
+})
+
+test('on a terminal, init asks for what is missing', { timeout: TIMEOUT, skip: !terminalAvailable && 'needs util-linux script' }, async (t) => {
+  const cwd = tempDir(t)
+  const result = await runInTerminal(['init'], cwd, [
+    { waitFor: /Where should the project go\?/, send: 'my api\r' },
+    { waitFor: /Package name\?[\s\S]*my-api/, send: '\r' },
+    { waitFor: /Where should the provider key be kept\?/, send: '\r' },
+    { waitFor: /Install dependencies with npm\?/, send: 'n' },
+  ])
+  assert.equal(result.code, 0, result.screen)
+  const manifest = readJson(path.join(cwd, 'my api', 'package.json'))
+  assert.equal(manifest.name, 'my-api')
+  assert.deepEqual(manifest.gatekeep, { port: 3000, providerPort: 4000, delay: 5000, store: 'memory' })
+  assert.match(result.screen, /npm install/)
+})
+
+test('on a terminal, a cancelled prompt exits 130 and writes nothing', { timeout: TIMEOUT, skip: !terminalAvailable && 'needs util-linux script' }, async (t) => {
+  const cwd = tempDir(t)
+  const result = await runInTerminal(['init'], cwd, [{ waitFor: /Where should the project go\?/, send: '\x03' }])
+  assert.equal(result.code, 130, result.screen)
+  assert.match(result.screen, /Cancelled; nothing was written/)
+  assert.deepEqual(readdirSync(cwd), [])
 })
