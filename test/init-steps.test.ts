@@ -73,13 +73,13 @@ test('.env holds the secret and the URLs, and REDIS_URL only with the Redis stor
   assert.match(redis, /^REDIS_URL=redis:\/\/127\.0\.0\.1:6379$/m)
 })
 
-test('the template is read with renames and without build leftovers', { timeout: TIMEOUT }, async (t) => {
+test('the template is read with renames and without build leftovers', { timeout: TIMEOUT }, (t) => {
   const template = tempDir(t)
   for (const folder of ['src', 'node_modules/x', 'dist', 'src/nested']) mkdirSync(path.join(template, folder), { recursive: true })
   for (const file of ['package.json', '_gitignore', '.env', '.env.example', 'tsconfig.tsbuildinfo', 'src/app.ts', 'src/nested/_gitignore', 'node_modules/x/index.js', 'dist/app.js']) {
     writeFileSync(path.join(template, file), file)
   }
-  const files = await readTemplate(template)
+  const files = readTemplate(template)
   assert.deepEqual(
     files.map((file) => file.path),
     ['.env.example', '.gitignore', 'package.json', 'src/app.ts', 'src/nested/.gitignore'],

@@ -19,7 +19,7 @@ export async function runInit(dirArgument: string | undefined, flags: InitFlags)
       interactive: interactive(),
       packageManager: detectPackageManager(process.env.npm_config_user_agent),
     })
-    const files = await renderProject(serviceTemplateDir, {
+    const files = renderProject(serviceTemplateDir, {
       name: context.name,
       settings: context.settings,
       gatekeepDependency: gatekeepDependencySpec(gatekeepRoot, gatekeepVersion()),

@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from 'node:fs/promises'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { renderEnvFile } from '../project/env-file.js'
 import type { ProjectSettings } from '../project/settings.js'
@@ -32,24 +32,30 @@ function isSkippedFile(name: string): boolean {
   return name === '.env' || name.endsWith('.tsbuildinfo')
 }
 
-/** The template's files, renamed as they will be written, in a stable order. */
-export async function readTemplate(templateDir: string): Promise<ProjectFile[]> {
+/**
+ * The template's files, renamed as they will be written, in a stable order. Read synchronously:
+ * a few dozen small files load faster that way than through the thread pool.
+ */
+export function readTemplate(templateDir: string): ProjectFile[] {
   const files: ProjectFile[] = []
-  async function visit(relativeDir: string): Promise<void> {
-    const entries = await readdir(path.join(templateDir, relativeDir), { withFileTypes: true })
+  function visit(relativeDir: string): void {
+    const entries = readdirSync(path.join(templateDir, relativeDir), { withFileTypes: true })
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     const within = (name: string) => (relativeDir === '' ? name : `${relativeDir}/${name}`)
     for (const entry of entries) {
       if (entry.isDirectory()) {
-        if (!SKIPPED_FOLDERS.has(entry.name)) await visit(within(entry.name))
+        if (!SKIPPED_FOLDERS.has(entry.name)) visit(within(entry.name))
       } else if (entry.isFile() && !isSkippedFile(entry.name)) {
         const source = path.join(templateDir, relativeDir, entry.name)
-        const [content, stats] = await Promise.all([readFile(source), stat(source)])
-        files.push({ path: within(RENAMES[entry.name] ?? entry.name), content, mode: stats.mode & 0o777 })
+        files.push({
+          path: within(RENAMES[entry.name] ?? entry.name),
+          content: readFileSync(source),
+          mode: statSync(source).mode & 0o777,
+        })
       }
     }
   }
-  await visit('')
+  visit('')
   return files
 }
 
@@ -72,8 +78,8 @@ export function fillTemplate(templateFiles: readonly ProjectFile[], values: Rend
   return files
 }
 
-export async function renderProject(templateDir: string, values: RenderValues): Promise<ProjectFile[]> {
-  return fillTemplate(await readTemplate(templateDir), values)
+export function renderProject(templateDir: string, values: RenderValues): ProjectFile[] {
+  return fillTemplate(readTemplate(templateDir), values)
 }
 
 function text(content: Uint8Array | string): string {
