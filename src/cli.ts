@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander'
 import { isCliError } from './errors.js'
 import { colors } from './ui.js'
 import { registerInit } from './commands/init.js'
+import { registerSimulateAbort } from './commands/simulate-abort.js'
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -20,6 +21,7 @@ const program = new Command('gatekeep')
   })
 
 registerInit(program)
+registerSimulateAbort(program)
 
 function verbose(): boolean {
   return Boolean(program.opts().verbose || process.env.DEBUG)
