@@ -32,6 +32,8 @@ export interface GateOptions {
   onHandshake?: (outcome: 'started' | 'failed' | 'completed') => void
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1
+
 /** When nothing better is known (the provider has not given an ETA yet). */
 const DEFAULT_ETA_MS = 1000
 
@@ -145,8 +147,11 @@ export class Gate {
 
   #setTimer(name: 'handshake' | 'retry' | 'refresh' | 'expiry', ms: number, run: () => void): void {
     clearTimeout(this.#timers.get(name))
+    // setTimeout fires at once past ~24.8 days; a key living longer is waited for in hops.
+    const hopMs = Math.min(ms, MAX_TIMER_MS)
+    const next = hopMs < ms ? () => this.#setTimer(name, ms - hopMs, run) : run
     // Unref'd: the server keeps the process alive, a pending retry alone must not.
-    this.#timers.set(name, setTimeout(run, ms).unref())
+    this.#timers.set(name, setTimeout(next, hopMs).unref())
   }
 
   #clearTimer(name: 'handshake' | 'retry' | 'refresh' | 'expiry'): void {

@@ -18,7 +18,10 @@ declare module 'fastify' {
 /** How soon to ask again when the process itself, not the gate, is the reason. */
 export const PROCESS_RETRY_MS = 1000
 
-/** Whether this instance should get customer traffic, and if not, why and for how long. */
+/**
+ * Whether this instance should get customer traffic, and if not, why and for how long; and the
+ * shutdown that makes it stop getting any.
+ */
 export default fp(
   async function readiness(fastify) {
     let shuttingDown = false
@@ -32,6 +35,13 @@ export default fp(
       beginShutdown() {
         shuttingDown = true
       },
+    })
+    // A keep-alive socket whose request finishes after close() began would stay open and hold
+    // close() up to the keep-alive timeout; closing it with the response also spares the client
+    // a reset when it reuses the socket.
+    fastify.addHook('onSend', (_request, reply, payload, done) => {
+      if (shuttingDown) reply.header('connection', 'close')
+      done(null, payload)
     })
   },
   { name: 'readiness', dependencies: ['setup', 'pressure'] },

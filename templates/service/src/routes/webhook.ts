@@ -13,6 +13,9 @@ const BODY_LIMIT = 64 * 1024
 const SEEN_ID_TTL_MS = 10 * 60 * 1000
 const SEEN_ID_LIMIT = 10_000
 
+/** Ten years: a longer lifetime is a provider bug, not a key to trust. */
+const MAX_EXPIRES_IN_S = 10 * 365 * 24 * 3600
+
 function isWebhookPayload(value: unknown): value is WebhookPayload {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
   const { requestId, magicKey, expiresIn } = value as Record<string, unknown>
@@ -23,7 +26,7 @@ function isWebhookPayload(value: unknown): value is WebhookPayload {
     typeof magicKey === 'string' &&
     magicKey.length > 0 &&
     magicKey.length <= 4096 &&
-    (expiresIn === undefined || (typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0))
+    (expiresIn === undefined || (typeof expiresIn === 'number' && expiresIn > 0 && expiresIn <= MAX_EXPIRES_IN_S))
   )
 }
 

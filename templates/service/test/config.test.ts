@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { ConfigError, loadConfig } from '../src/config.js'
+import { SECRET } from './helper.js'
+
+test('defaults', () => {
+  const config = loadConfig({ WEBHOOK_SECRET: SECRET })
+  assert.equal(config.port, 3000)
+  assert.equal(config.providerUrl, 'http://127.0.0.1:4000')
+  assert.equal(config.publicUrl, null)
+  assert.equal(config.providerTimeoutMs, 5000)
+  assert.equal(config.shutdownDrainMs, 0)
+  assert.deepEqual(config.gate, { handshakeTimeoutMs: 30_000, backoffBaseMs: 500, backoffMaxMs: 30_000, maxAttempts: 0, refreshAt: 0.8 })
+  assert.equal(config.devRoutes, false)
+})
+
+test('each bad value stops with a message naming the variable and never echoing the secret', () => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{}, /^WEBHOOK_SECRET is not set/],
+    [{ WEBHOOK_SECRET: 'hunter2' }, /^WEBHOOK_SECRET must be/],
+    [{ WEBHOOK_SECRET: 'whsec_' }, /^WEBHOOK_SECRET must be/],
+    [{ PORT: '70000' }, /^PORT must be a whole number from 0 to 65535; got "70000"/],
+    [{ PORT: 'abc' }, /^PORT must be/],
+    [{ PROVIDER_URL: 'ftp://x' }, /^PROVIDER_URL must be an http\(s\) URL/],
+    [{ PUBLIC_URL: 'not a url' }, /^PUBLIC_URL must be/],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
+    [{ PROVIDER_TIMEOUT_MS: '0' }, /^PROVIDER_TIMEOUT_MS must be/],
+    [{ SHUTDOWN_DRAIN_MS: '-1' }, /^SHUTDOWN_DRAIN_MS must be/],
+    [{ GATE_MAX_ATTEMPTS: '1.5' }, /^GATE_MAX_ATTEMPTS must be/],
+    [{ GATE_REFRESH_AT: '1' }, /^GATE_REFRESH_AT must be/],
+    [{ GATE_BACKOFF_BASE_MS: '500', GATE_BACKOFF_MAX_MS: '100' }, /^GATE_BACKOFF_MAX_MS \(100\) must not be below/],
+  ]
+  for (const [env, message] of cases) {
+    const full = { WEBHOOK_SECRET: SECRET, ...env }
+    if (!('WEBHOOK_SECRET' in env) && Object.keys(env).length === 0) delete (full as Record<string, string>).WEBHOOK_SECRET
+    assert.throws(() => loadConfig(full), (error: unknown) => {
+      assert.ok(error instanceof ConfigError)
+      assert.match(error.message, message)
+      assert.ok(!error.message.includes('hunter2'))
+      return true
+    }, JSON.stringify(env))
+  }
+})

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test, type TestContext } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Pool, request } from 'undici'
+import { SECRET, waitFor } from './helper.js'
+
+// Resolved here, so a child running in a bare temp dir still finds the loader.
+const TSX = import.meta.resolve('tsx')
+const SERVICE_ENTRY = new URL('../src/server.ts', import.meta.url).pathname
+const PROVIDER_ENTRY = new URL('../src/provider/mock-server.ts', import.meta.url).pathname
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+interface Child {
+  process: ChildProcess
+  stdout: string[]
+  stderr: string[]
+  exited: Promise<number | null>
+}
+
+/** Runs an entry file the way `npm start`/`npm run provider` would, killed after the test. */
+function run(t: TestContext, entry: string, env: Record<string, string>, { cwd, baseEnv = { WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'info' } }: { cwd?: string; baseEnv?: Record<string, string> } = {}): Child {
+  const child = spawn(process.execPath, ['--import', TSX, entry], {
+    cwd,
+    env: { PATH: process.env.PATH, ...baseEnv, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const result: Child = {
+    process: child,
+    stdout: [],
+    stderr: [],
+    exited: once(child, 'exit').then(([code]) => code as number | null),
+  }
+  child.stdout?.on('data', (chunk: Buffer) => result.stdout.push(...String(chunk).split('\n').filter(Boolean)))
+  child.stderr?.on('data', (chunk: Buffer) => result.stderr.push(...String(chunk).split('\n').filter(Boolean)))
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await result.exited
+    }
+  })
+  return result
+}
+
+async function listening(child: Child): Promise<void> {
+  await waitFor(() => child.stdout.some((line) => line.includes('Server listening')) || child.process.exitCode !== null, {
+    timeoutMs: 15_000,
+    what: 'the child to listen',
+  })
+  assert.equal(child.process.exitCode, null, child.stderr.join('\n') + child.stdout.join('\n'))
+}
+
+async function startPair(t: TestContext, serviceEnv: Record<string, string> = {}, providerEnv: Record<string, string> = {}) {
+  const [servicePort, providerPort] = [await freePort(), await freePort()]
+  const provider = run(t, PROVIDER_ENTRY, { PROVIDER_PORT: String(providerPort), PROVIDER_DELAY_MS: '50', ...providerEnv })
+  await listening(provider)
+  const service = run(t, SERVICE_ENTRY, {
+    PORT: String(servicePort),
+    PROVIDER_URL: `http://127.0.0.1:${providerPort}`,
+    ...serviceEnv,
+  })
+  await listening(service)
+  return { service, provider, url: `http://127.0.0.1:${servicePort}` }
+}
+
+async function ready(url: string): Promise<boolean> {
+  const response = await request(`${url}/health/ready`).catch(() => null)
+  await response?.body.dump()
+  return response?.statusCode === 200
+}
+
+test('a bad variable stops the service with one line naming it, exit 1', { timeout: 20_000 }, async (t) => {
+  const child = run(t, SERVICE_ENTRY, { PORT: 'abc' })
+  assert.equal(await child.exited, 1)
+  assert.deepEqual(child.stderr, ['error: PORT must be a whole number from 0 to 65535; got "abc".'])
+})
+
+test('.env is loaded from the working directory and the environment wins', { timeout: 20_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'gatekeep-env-'))
+  t.after(() => rm(dir, { recursive: true, force: true }))
+  const [envPort, filePort] = [await freePort(), await freePort()]
+  await writeFile(join(dir, '.env'), `PORT=${filePort}\nWEBHOOK_SECRET=${SECRET}\nLOG_LEVEL=info\nPROVIDER_URL=http://127.0.0.1:9\n`)
+  const child = run(t, SERVICE_ENTRY, { PORT: String(envPort) }, { cwd: dir, baseEnv: {} })
+  await listening(child)
+  const output = child.stdout.join('\n')
+  assert.match(output, new RegExp(`127\\.0\\.0\\.1:${envPort}`))
+  const live = await request(`http://127.0.0.1:${envPort}/health/live`)
+  assert.deepEqual(await live.body.json(), { status: 'ok' })
+})
+
+test('a taken port: exit 1 with one line naming it', { timeout: 20_000 }, async (t) => {
+  const blocker = createServer().listen(0, '127.0.0.1')
+  await once(blocker, 'listening')
+  t.after(() => blocker.close())
+  const { port } = blocker.address() as { port: number }
+  const child = run(t, SERVICE_ENTRY, { PORT: String(port), PROVIDER_URL: 'http://127.0.0.1:9' })
+  assert.equal(await child.exited, 1)
+  const fatal = child.stdout.map((line) => JSON.parse(line)).find((entry) => entry.event === 'listen-failed')
+  assert.match(fatal.msg, new RegExp(`port ${port} is already in use`))
+})
+
+test('SIGTERM under load: readiness fails at once, requests keep being served through the drain, in-flight ones finish, exit 0', { timeout: 30_000 }, async (t) => {
+  const { service, provider, url } = await startPair(t, { SHUTDOWN_DRAIN_MS: '400' }, { PROVIDER_LATENCY_MS: '300' })
+  await waitFor(() => ready(url), { timeoutMs: 10_000, what: 'the gate to open' })
+
+  const pool = new Pool(url, { connections: 10 })
+  t.after(() => pool.close())
+  const inFlight = Array.from({ length: 20 }, () =>
+    pool.request({ path: '/v1/data', method: 'GET' }).then(async (response) => {
+      await response.body.dump()
+      return response.statusCode
+    }),
+  )
+  await sleep(100)
+  service.process.kill('SIGTERM')
+  await waitFor(() => service.stdout.some((line) => line.includes('"event":"shutting-down"')), { what: 'shutdown to begin' })
+
+  const duringDrain = await request(`${url}/health/ready`)
+  assert.equal(duringDrain.statusCode, 503)
+  assert.equal(((await duringDrain.body.json()) as { reason: string }).reason, 'shutting-down')
+  const servedDuringDrain = await request(`${url}/v1/data`)
+  assert.equal(servedDuringDrain.statusCode, 200)
+  await servedDuringDrain.body.dump()
+
+  assert.deepEqual(await Promise.all(inFlight), Array(20).fill(200))
+  assert.equal(await service.exited, 0)
+  provider.process.kill('SIGTERM')
+  assert.equal(await provider.exited, 0)
+})
+
+test('GATE_MAX_ATTEMPTS: the service gives up, closes gracefully and exits 1', { timeout: 30_000 }, async (t) => {
+  const { service, provider } = await startPair(t, { GATE_MAX_ATTEMPTS: '2', GATE_BACKOFF_BASE_MS: '20' }, { PROVIDER_MODE: 'reject' })
+  assert.equal(await service.exited, 1)
+  const events = service.stdout.map((line) => JSON.parse(line).event)
+  assert.deepEqual(events.filter((event) => event === 'handshake-failed' || event === 'gate-exhausted'), ['handshake-failed', 'gate-exhausted'])
+  const providerPort = new URL(provider.stdout.map((line) => JSON.parse(line).msg).find((msg: string) => msg.startsWith('Server listening')).split(' at ')[1]).port
+  const stats = (await (await request(`http://127.0.0.1:${providerPort}/__provider/stats`)).body.json()) as { authorizations: number }
+  assert.equal(stats.authorizations, 2)
+})
