@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import path from 'node:path'
 import { test } from 'node:test'
 import { listFiles, snapshot } from './helpers/files.js'
-import { expectedProjectFiles, repoRoot, runGatekeep, templateDir } from './helpers/gatekeep.js'
+import { expectedProjectFiles, repoRoot, runGatekeep, startGatekeep, templateDir } from './helpers/gatekeep.js'
 import { tempDir } from './helpers/temp.js'
 import { runInTerminal, terminalAvailable } from './helpers/terminal.js'
 
@@ -160,6 +160,27 @@ test('--force refuses, before writing, a file standing where the project needs a
   assert.equal(result.code, 2)
   assert.match(result.stderr, /src is a file/)
   assert.deepEqual(snapshot(cwd), before)
+})
+
+test('Ctrl-C at any moment leaves no half-written project and no temporary folder', { timeout: 120_000 }, async (t) => {
+  const cwd = tempDir(t)
+  const expected = expectedProjectFiles()
+  // From before the handlers exist, through the write, to after the end: every outcome must hold.
+  for (let delay = 0; delay <= 240; delay += 4) {
+    const target = path.join(cwd, `project-${delay}`)
+    const { child, result } = startGatekeep(['init', path.basename(target)], { cwd })
+    setTimeout(() => child.kill('SIGINT'), delay)
+    const { code, signal, stderr } = await result
+    const written = existsSync(target)
+    if (code === 130) {
+      assert.match(stderr, /Cancelled; nothing was written/)
+      assert.equal(written, false, `${delay} ms: cancelled, so nothing written`)
+    } else {
+      assert.ok(code === 0 || signal === 'SIGINT', `${delay} ms: exit ${code}, signal ${signal}: ${stderr}`)
+      if (written) assert.deepEqual(listFiles(target), expected, `${delay} ms: the project is whole`)
+    }
+    assert.deepEqual(readdirSync(cwd).filter((entry) => entry.startsWith('.')), [], `${delay} ms: no temporary folder`)
+  }
 })
 
 test('--git makes one commit', { timeout: TIMEOUT }, async (t) => {

@@ -32,9 +32,10 @@ export interface InitContext extends InitEnvironment {
   force: boolean
 }
 
-/** The person cancelled a prompt or pressed Ctrl-C; nothing is left written. */
+/** The person cancelled a prompt or interrupted the write; nothing is left written. */
 export class InitCancelled extends Error {
-  constructor() {
+  /** 130 (128 + SIGINT) unless another signal did it. */
+  constructor(readonly exitCode = 130) {
     super('cancelled')
   }
 }

@@ -42,7 +42,7 @@ export async function runInit(dirArgument: string | undefined, flags: InitFlags)
   } catch (error) {
     if (!(error instanceof InitCancelled)) throw error
     process.stderr.write('Cancelled; nothing was written.\n')
-    process.exitCode ??= 128 + constants.signals.SIGINT
+    process.exitCode = error.exitCode
   }
 }
 
@@ -55,14 +55,22 @@ async function writeUnlessInterrupted(
   files: readonly ProjectFile[],
 ): Promise<WriteReport> {
   const controller = new AbortController()
+  let caught: NodeJS.Signals | undefined
   const interrupt = (signal: NodeJS.Signals) => {
-    process.exitCode = 128 + constants.signals[signal]
+    caught ??= signal
     controller.abort()
   }
   for (const signal of INTERRUPTIONS) process.on(signal, interrupt)
+  let report: WriteReport
   try {
-    return await writeProject(targetDir, mode, files, controller.signal)
+    report = await writeProject(targetDir, mode, files, controller.signal)
+  } catch (error) {
+    throw error instanceof InitCancelled && caught ? new InitCancelled(128 + constants.signals[caught]) : error
   } finally {
     for (const signal of INTERRUPTIONS) process.off(signal, interrupt)
   }
+  // The signal came after the last point where the write could be undone: the project is
+  // whole, so let the signal end the process as it would have without us.
+  if (caught) process.kill(process.pid, caught)
+  return report
 }

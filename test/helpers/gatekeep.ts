@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -24,7 +24,15 @@ export interface RunOptions {
  * Runs the built CLI as a user would, without a TTY. Its stdin is a pipe that stays open, so a
  * run that waited on stdin would never finish and fail its test's timeout.
  */
-export function runGatekeep(args: readonly string[], { cwd, env = {} }: RunOptions): Promise<RunResult> {
+export function runGatekeep(args: readonly string[], options: RunOptions): Promise<RunResult> {
+  return startGatekeep(args, options).result
+}
+
+/** Like runGatekeep, with the child process at hand to signal it. */
+export function startGatekeep(
+  args: readonly string[],
+  { cwd, env = {} }: RunOptions,
+): { child: ChildProcess; result: Promise<RunResult> } {
   if (!existsSync(path.join(repoRoot, 'dist', 'cli.js'))) {
     throw new Error('dist/cli.js is missing: run `npm run build` before these tests.')
   }
@@ -40,13 +48,14 @@ export function runGatekeep(args: readonly string[], { cwd, env = {} }: RunOptio
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  return new Promise((resolve, reject) => {
+  const result = new Promise<RunResult>((resolve, reject) => {
     child.on('error', reject)
     child.on('close', (code, signal) => {
       child.stdin.destroy()
       resolve({ code, signal, stdout, stderr })
     })
   })
+  return { child, result }
 }
 
 // What the template turns into: its files, read from disk, minus what init skips, renamed.
