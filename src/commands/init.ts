@@ -19,10 +19,17 @@ export function registerInit(program: Command): void {
     .option('--name <pkg>', 'package name (default: the folder name, made a valid npm name)')
     .option('--port <n>', 'port of the service', parsePort, DEFAULT_SETTINGS.port)
     .option('--provider-port <n>', 'port of the mock provider', parsePort, DEFAULT_SETTINGS.providerPort)
-    .option('--delay <ms>', 'how long the mock provider waits before calling back', parseNonNegativeInteger, DEFAULT_SETTINGS.delay)
+    .option(
+      '--delay <ms>',
+      'how long the mock provider waits before calling back',
+      parseNonNegativeInteger,
+      DEFAULT_SETTINGS.delay,
+    )
     .addOption(
-      new Option('--store <store>', `where the provider key is kept: ${STORES.join(' or ')} (default: "${DEFAULT_SETTINGS.store}")`)
-        .argParser(parseChoice(STORES)),
+      new Option(
+        '--store <store>',
+        `where the provider key is kept: ${STORES.join(' or ')} (default: "${DEFAULT_SETTINGS.store}")`,
+      ).argParser(parseChoice(STORES)),
     )
     .option('--install', "run the package manager's install (the one gatekeep was started with)")
     .option('--no-install', 'do not install, and do not ask')

@@ -43,7 +43,8 @@ export function checkTarget(context: InitContext, files: readonly ProjectFile[])
     case 'non-empty':
       if (!context.force) {
         throw new UsageError(
-          `${shown} is not empty; choose an empty folder, or run again with --force to write into it (replaced files are listed, yours are kept).`,
+          `${shown} is not empty; choose an empty folder, or run again with --force to write into it ` +
+            '(replaced files are listed, yours are kept).',
         )
       }
       refuseBlockedPaths(context.targetDir, shown, files)

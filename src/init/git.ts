@@ -13,7 +13,8 @@ export async function initGitRepository(context: InitContext): Promise<void> {
   try {
     await git('init')
   } catch (error) {
-    warn((error as { code?: string }).code === 'ENOENT' ? 'git was not found; skipped --git.' : `git init failed (${gitSays(error)}); skipped --git.`)
+    const missing = (error as { code?: string }).code === 'ENOENT'
+    warn(missing ? 'git was not found; skipped --git.' : `git init failed (${gitSays(error)}); skipped --git.`)
     return
   }
   try {
@@ -23,7 +24,7 @@ export async function initGitRepository(context: InitContext): Promise<void> {
     warn(`git could not make the first commit (${gitSays(error)}); the repository is created, commit when ready.`)
     return
   }
-  process.stdout.write(`Created a git repository with a first commit.\n`)
+  process.stdout.write('Created a git repository with a first commit.\n')
 }
 
 function gitSays(error: unknown): string {

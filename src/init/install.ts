@@ -28,7 +28,9 @@ export async function installDependencies(context: InitContext): Promise<void> {
     }
   } catch (error) {
     const retry = `cd ${shellQuote(displayPath(context.cwd, context.targetDir))} && ${manager} install`
-    throw new WorkError(`${manager} install ${failureReason(error, manager)}; the project is written, retry with: ${retry}`)
+    throw new WorkError(
+      `${manager} install ${failureReason(error, manager)}; the project is written, retry with: ${retry}`,
+    )
   }
 }
 

@@ -27,12 +27,14 @@ export async function resolveOptions(
   }
 
   const force = flags.force ?? false
-  const missing = dirArgument === undefined || flags.name === undefined || flags.store === undefined || flags.install === undefined
+  const missing = [dirArgument, flags.name, flags.store, flags.install].includes(undefined)
   const prompts = interactive && !flags.yes && missing ? await import('./prompts.js') : undefined
   prompts?.introduce()
 
   const dir =
-    dirArgument ?? (await prompts?.askDirectory(DEFAULT_DIR, (answer) => targetProblem(path.resolve(cwd, answer), force))) ?? DEFAULT_DIR
+    dirArgument ??
+    (await prompts?.askDirectory(DEFAULT_DIR, (answer) => targetProblem(path.resolve(cwd, answer), force))) ??
+    DEFAULT_DIR
   const targetDir = path.resolve(cwd, dir)
 
   const derivedName = packageNameFromFolder(path.basename(targetDir))
