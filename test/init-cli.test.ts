@@ -215,6 +215,19 @@ test('a failed --install exits 1 with a way to retry, the project still written'
   assert.deepEqual(listFiles(path.join(cwd, 'svc')), expectedProjectFiles())
 })
 
+test('--install runs the package manager in the project, and next steps skip the install', { timeout: TIMEOUT, skip: process.platform === 'win32' && 'uses a shell script as a fake pnpm' }, async (t) => {
+  const cwd = tempDir(t)
+  const bin = tempDir(t)
+  writeFileSync(path.join(bin, 'pnpm'), '#!/bin/sh\necho "fake pnpm $* in $(basename "$PWD")"\n', { mode: 0o755 })
+  const result = await runGatekeep(['init', 'svc', '--install'], {
+    cwd,
+    env: { npm_config_user_agent: 'pnpm/9.0.0 npm/? node/v20.20.0', PATH: `${bin}${path.delimiter}${process.env.PATH}` },
+  })
+  assert.equal(result.code, 0, result.stderr)
+  assert.match(result.stdout, /Installing dependencies with pnpm\.\.\.\nfake pnpm install in svc\n/)
+  assert.match(result.stdout, /Next steps:\n {2}cd svc\n {2}pnpm dev\n/)
+})
+
 test('next steps use the package manager gatekeep was started with', { timeout: TIMEOUT }, async (t) => {
   const cwd = tempDir(t)
   const result = await runGatekeep(['init', 'svc'], { cwd, env: { npm_config_user_agent: 'yarn/4.5.0 npm/? node/v20.20.0' } })
