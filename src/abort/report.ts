@@ -74,15 +74,23 @@ export function reportFromMetrics(target: string, sent: readonly Sent[], counter
   }
 }
 
+function requests(count: number): string {
+  return count === 1 ? '1 request' : `${count} requests`
+}
+
 /** Why the run failed, one phrase per problem; empty when it passed. */
 export function failures(report: AbortReport, sent: readonly Sent[], afterMs: number): string[] {
   const problems: string[] = []
   const errors = sent.filter((request) => request.outcome === 'error')
   const first = errors[0]
-  if (first) problems.push(`${errors.length} of ${report.total} requests failed (${first.reason})`)
+  if (first) problems.push(`${errors.length} of ${requests(report.total)} failed (${first.reason})`)
   if (report.aborted === 0) {
-    if (errors.length < report.total) {
-      problems.push(`nothing was aborted: requests finished before the hang-up at ${afterMs} ms, so lower --after below the route's latency`)
+    const statuses = [...new Set(sent.flatMap((request) => (request.outcome === 'completed' ? [request.statusCode] : [])))]
+    if (statuses.length > 0) {
+      problems.push(
+        `nothing was aborted: requests finished (answering ${statuses.join(', ')}) before the hang-up at ${afterMs} ms; ` +
+          "check the path, or lower --after below the route's latency",
+      )
     }
     return problems
   }
@@ -90,9 +98,11 @@ export function failures(report: AbortReport, sent: readonly Sent[], afterMs: nu
     problems.push(`${report.aborted - report.detected} of ${report.aborted} aborts went undetected`)
   }
   const running = report.results.filter((row) => row.outcome === 'aborted' && row.cancelled === false).length
-  if (running > 0) problems.push(`${running} aborted requests left their downstream call running`)
+  if (running > 0) {
+    problems.push(running === 1 ? '1 aborted request left its downstream call running' : `${running} aborted requests left their downstream calls running`)
+  }
   const falseAlarms = report.results.filter((row) => row.outcome === 'completed' && row.detected === true).length
-  if (falseAlarms > 0) problems.push(`${falseAlarms} completed requests were reported as aborted`)
+  if (falseAlarms > 0) problems.push(`the service reported ${requests(falseAlarms)} as aborted that had completed`)
   return problems
 }
 

@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { unusedPort } from './helpers/abort-target.js'
+import { repoRoot, runGatekeep } from './helpers/gatekeep.js'
+
+const cwd = repoRoot
+
+describe('gatekeep simulate-abort: wrong calls exit 2 with one line', { concurrency: true }, () => {
+  test('an unreachable target', { timeout: 20_000 }, async () => {
+    const url = `http://127.0.0.1:${await unusedPort()}`
+    const run = await runGatekeep(['simulate-abort', '--url', url], { cwd })
+    assert.equal(run.code, 2)
+    assert.match(run.stderr, new RegExp(`^error: nothing answers at ${url} \\(ECONNREFUSED\\): start it with \`npm run dev\` or point --url at it\\.\\n$`))
+  })
+
+  const badCalls: Array<[string[], RegExp]> = [
+    [['--after', '-1'], /--after <ms>.*'-1' is invalid/],
+    [['--after', '1.5'], /--after <ms>.*'1.5' is invalid/],
+    [['--count', '0'], /--count <n>.*'0' is invalid/],
+    [['--count', 'abc'], /--count <n>.*'abc' is invalid/],
+    [['--concurrency', '0'], /--concurrency <n>.*'0' is invalid/],
+    [['--wait-ready', 'soon'], /--wait-ready <ms>.*'soon' is invalid/],
+    [['--body', '{"a":'], /--body <json>.*is invalid\. expected JSON/],
+    [['--body', '{}', '--method', 'GET'], /--body cannot be sent with GET/],
+    [['--method', 'TRACE'], /--method <method>.*'TRACE' is invalid/],
+    [['--url', 'localhost:3000'], /--url <base>.*is invalid\. expected an http\(s\) URL/],
+    [['v1/data'], /argument 'path'.*expected a path starting with "\/"/],
+    [['--bogus'], /unknown option '--bogus'/],
+  ]
+  for (const [args, message] of badCalls) {
+    test(`simulate-abort ${args.join(' ')}`, { timeout: 20_000 }, async () => {
+      // A reachable-looking default would not matter: the value is refused before any request.
+      const run = await runGatekeep(['simulate-abort', '--url', 'http://127.0.0.1:9', ...args], { cwd })
+      assert.equal(run.code, 2, run.stderr)
+      assert.match(run.stderr, message)
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr)
+      assert.equal(run.stdout, '')
+    })
+  }
+
+  test('--help lists every flag with examples', { timeout: 20_000 }, async () => {
+    const run = await runGatekeep(['simulate-abort', '--help'], { cwd })
+    assert.equal(run.code, 0)
+    for (const flag of ['--url', '--after', '--count', '--concurrency', '--method', '--body', '--wait-ready', '--json']) {
+      assert.ok(run.stdout.includes(flag), flag)
+    }
+    assert.match(run.stdout, /Examples:\n {2}\$ gatekeep simulate-abort/)
+  })
+})
