@@ -1,0 +1,91 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import autocannon from 'autocannon'
+
+export interface Load {
+  requestsPerSecond: number
+  p99Ms: number
+}
+
+export interface Contender {
+  name: string
+  /** Arguments after `node --import tsx`. */
+  args: string[]
+  env: Record<string, string>
+  path: string
+}
+
+const TSX = import.meta.resolve('tsx')
+
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+async function start(contender: Contender): Promise<{ child: ChildProcess; url: string }> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['--import', TSX, ...contender.args], {
+    env: { PATH: process.env.PATH, ...contender.env, PORT: String(port) },
+    // Logs go to /dev/null for every contender alike.
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  const url = `http://127.0.0.1:${port}${contender.path}`
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${contender.name} exited with ${child.exitCode}`)
+    const reachable = await fetch(url).then(
+      () => true,
+      () => false,
+    )
+    if (reachable) return { child, url }
+    if (Date.now() > deadline) throw new Error(`${contender.name} did not start`)
+    await sleep(50)
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  child.kill('SIGKILL')
+  await once(child, 'exit')
+}
+
+async function load(url: string, durationS: number): Promise<Load> {
+  const result = await autocannon({ url, connections: 20, duration: durationS })
+  return { requestsPerSecond: result.requests.average, p99Ms: result.latency.p99 }
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2
+}
+
+/**
+ * Loads two servers in alternating rounds (A B A B ...), each round against a warm process, so
+ * that the machine's noise falls on both alike; returns the medians.
+ */
+export async function compare(a: Contender, b: Contender, { rounds = 5, durationS = 3 } = {}) {
+  const servers = [await start(a), await start(b)]
+  try {
+    for (const { url } of servers) await load(url, 1) // warm up: JIT, connection pools
+    const results: [Load[], Load[]] = [[], []]
+    for (let round = 0; round < rounds; round += 1) {
+      // Alternate who goes first, so neither always runs on a machine the other just heated.
+      const order = round % 2 === 0 ? [0, 1] : [1, 0]
+      for (const index of order) results[index as 0 | 1].push(await load(servers[index]!.url, durationS))
+    }
+    const summary = (loads: Load[]) => ({
+      requestsPerSecond: median(loads.map((entry) => entry.requestsPerSecond)),
+      p99Ms: median(loads.map((entry) => entry.p99Ms)),
+    })
+    return { a: summary(results[0]), b: summary(results[1]) }
+  } finally {
+    await Promise.all(servers.map(({ child }) => stop(child)))
+  }
+}

@@ -1,0 +1,85 @@
+// `npm run bench`: the figures of DESIGN section 5, measured side by side in one run.
+import { randomBytes } from 'node:crypto'
+import { benchCli } from './cli.js'
+import { compare, type Contender } from './http.js'
+
+const SERVER = new URL('./server.ts', import.meta.url).pathname
+const SERVICE = new URL('../templates/service/src/server.ts', import.meta.url).pathname
+
+function variant(name: string, path = '/v1/data'): Contender {
+  return { name, args: [SERVER], env: { BENCH_VARIANT: name }, path }
+}
+
+interface Row {
+  what: string
+  figure: string
+  target: string
+  met: boolean
+}
+const rows: Row[] = []
+function report(row: Row): void {
+  rows.push(row)
+  process.stdout.write(`${row.met ? 'ok  ' : 'MISS'}  ${row.what}: ${row.figure} (target ${row.target})\n`)
+}
+const ratio = (a: number, b: number) => a / b
+
+process.stdout.write('gatekeep benchmarks: medians of interleaved rounds; 2 cores, so read ratios, not absolutes\n\n')
+
+{
+  const { a, b } = await compare(variant('gate-open'), variant('bare-ok'))
+  const r = ratio(a.requestsPerSecond, b.requestsPerSecond)
+  report({
+    what: 'open gate vs bare Fastify, same handler',
+    figure: `${r.toFixed(3)} (${a.requestsPerSecond.toFixed(0)} vs ${b.requestsPerSecond.toFixed(0)} req/s)`,
+    target: '>= 0.97',
+    met: r >= 0.97,
+  })
+}
+{
+  const { a, b } = await compare(variant('gate-closed'), variant('bare-503'))
+  const r = ratio(a.requestsPerSecond, b.requestsPerSecond)
+  report({
+    what: 'closed gate 503 vs bare route answering the same 503',
+    figure: `${r.toFixed(3)} (${a.requestsPerSecond.toFixed(0)} vs ${b.requestsPerSecond.toFixed(0)} req/s), p99 ${a.p99Ms} ms (bare ${b.p99Ms} ms)`,
+    target: '>= 0.97, p99 <= 2 ms',
+    met: r >= 0.97 && a.p99Ms <= 2,
+  })
+}
+{
+  const service: Contender = {
+    name: 'service',
+    args: [SERVICE],
+    env: {
+      WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`,
+      PROVIDER_URL: 'http://127.0.0.1:9',
+      LOG_LEVEL: 'info',
+    },
+    path: '/health/live',
+  }
+  const { a, b } = await compare(service, variant('bare-live', '/health/live'))
+  const r = ratio(a.requestsPerSecond, b.requestsPerSecond)
+  report({
+    what: 'whole generated service vs bare Fastify, /health/live, log level info',
+    figure: `${r.toFixed(3)} (${a.requestsPerSecond.toFixed(0)} vs ${b.requestsPerSecond.toFixed(0)} req/s)`,
+    target: '>= 0.80',
+    met: r >= 0.8,
+  })
+}
+{
+  const { nodeMs, helpMs, initMs } = benchCli()
+  report({
+    what: '`gatekeep --help` vs `node -e 0`',
+    figure: `${(helpMs / nodeMs).toFixed(2)}x (${helpMs.toFixed(1)} vs ${nodeMs.toFixed(1)} ms)`,
+    target: '<= 1.4x',
+    met: helpMs / nodeMs <= 1.4,
+  })
+  report({
+    what: '`gatekeep init` (no install) vs `node -e 0`',
+    figure: `${(initMs / nodeMs).toFixed(2)}x (${initMs.toFixed(1)} vs ${nodeMs.toFixed(1)} ms)`,
+    target: '<= 1.8x',
+    met: initMs / nodeMs <= 1.8,
+  })
+}
+
+const missed = rows.filter((row) => !row.met).length
+process.stdout.write(`\n${rows.length - missed}/${rows.length} targets met\n`)
