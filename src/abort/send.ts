@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import type { Dispatcher } from 'undici'
+import diagnosticsChannel from 'node:diagnostics_channel'
+import type { DiagnosticsChannel, Dispatcher } from 'undici'
 import { request } from 'undici'
 import { epochNow } from './clock.js'
 import { describeFailure } from './http.js'
@@ -13,7 +14,7 @@ export interface Plan {
   body: string | undefined
   count: number
   concurrency: number
-  /** When to hang up, counted from handing the request to the connection pool. */
+  /** When to hang up, counted from the moment the request's headers are written to its socket. */
   afterMs: number
 }
 
@@ -30,14 +31,28 @@ export function requestIds(count: number): string[] {
   return Array.from({ length: count }, (_, index) => `abort-${run}-${String(index + 1).padStart(width, '0')}`)
 }
 
-/** Sends one request and hangs up on it after `afterMs` unless it has finished by then. */
-async function sendAndHangUp(dispatcher: Dispatcher, plan: Plan, requestId: string): Promise<Sent> {
+/** undici announces each request as its headers go out on a socket; the id says which one. */
+const SEND_HEADERS_CHANNEL = 'undici:client:sendHeaders'
+const REQUEST_ID_HEADER = /\r\nx-request-id: ([^\r]*)\r\n/i
+
+/** Calls back when a request of this run is written to its socket, by request id. */
+type SentListeners = Map<string, () => void>
+
+/**
+ * Sends one request and hangs up on it `afterMs` after it was sent, unless it finished first.
+ * The clock starts on the socket, not at the call: a new connection takes a moment to open,
+ * and a request hung up on before it left would never reach the service.
+ */
+async function sendAndHangUp(dispatcher: Dispatcher, plan: Plan, requestId: string, sentListeners: SentListeners): Promise<Sent> {
   const controller = new AbortController()
+  let hangUp: NodeJS.Timeout | undefined
   let hungUpAt: number | null = null
-  const hangUp = setTimeout(() => {
-    hungUpAt = epochNow()
-    controller.abort()
-  }, plan.afterMs)
+  sentListeners.set(requestId, () => {
+    hangUp = setTimeout(() => {
+      hungUpAt = epochNow()
+      controller.abort()
+    }, plan.afterMs)
+  })
   try {
     const response = await request(plan.url, {
       dispatcher,
@@ -57,19 +72,30 @@ async function sendAndHangUp(dispatcher: Dispatcher, plan: Plan, requestId: stri
     return { requestId, outcome: 'error', reason: describeFailure(error) }
   } finally {
     clearTimeout(hangUp)
+    sentListeners.delete(requestId)
   }
 }
 
 /** Sends every request, at most `concurrency` at a time, in id order. */
 export async function sendAll(dispatcher: Dispatcher, plan: Plan, ids: readonly string[]): Promise<Sent[]> {
-  const results: Sent[] = new Array(ids.length)
-  let next = 0
-  const worker = async () => {
-    while (next < ids.length) {
-      const index = next++
-      results[index] = await sendAndHangUp(dispatcher, plan, ids[index] as string)
-    }
+  const sentListeners: SentListeners = new Map()
+  const onSendHeaders = (message: unknown) => {
+    const id = REQUEST_ID_HEADER.exec((message as DiagnosticsChannel.ClientSendHeadersMessage).headers)?.[1]
+    if (id !== undefined) sentListeners.get(id)?.()
   }
-  await Promise.all(Array.from({ length: Math.min(plan.concurrency, ids.length) }, worker))
-  return results
+  diagnosticsChannel.subscribe(SEND_HEADERS_CHANNEL, onSendHeaders)
+  try {
+    const results: Sent[] = new Array(ids.length)
+    let next = 0
+    const worker = async () => {
+      while (next < ids.length) {
+        const index = next++
+        results[index] = await sendAndHangUp(dispatcher, plan, ids[index] as string, sentListeners)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(plan.concurrency, ids.length) }, worker))
+    return results
+  } finally {
+    diagnosticsChannel.unsubscribe(SEND_HEADERS_CHANNEL, onSendHeaders)
+  }
 }
