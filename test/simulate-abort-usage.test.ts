@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
 import { describe, test } from 'node:test'
 import { unusedPort } from './helpers/abort-target.js'
 import { repoRoot, runGatekeep } from './helpers/gatekeep.js'
+import { tempDir } from './helpers/temp.js'
 
 const cwd = repoRoot
 
@@ -11,6 +15,21 @@ describe('gatekeep simulate-abort: wrong calls exit 2 with one line', { concurre
     const run = await runGatekeep(['simulate-abort', '--url', url], { cwd })
     assert.equal(run.code, 2)
     assert.match(run.stderr, new RegExp(`^error: nothing answers at ${url} \\(ECONNREFUSED\\): start it with \`npm run dev\` or point --url at it\\.\\n$`))
+  })
+
+  test('a dev.json left by a dev that died is ignored, and so is its unreachable service', { timeout: 20_000 }, async (t) => {
+    const project = tempDir(t)
+    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'my-service', gatekeep: {} }))
+    mkdirSync(path.join(project, '.gatekeep'))
+    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid
+    const staleUrl = `http://127.0.0.1:${await unusedPort()}`
+    const session = { pid: deadPid, services: [{ url: staleUrl, pid: deadPid }], provider: null }
+    writeFileSync(path.join(project, '.gatekeep', 'dev.json'), JSON.stringify(session))
+
+    // --wait-ready 0 keeps the run short whatever answers on the default port of this machine.
+    const run = await runGatekeep(['simulate-abort', '--wait-ready', '0'], { cwd: project })
+    assert.match(run.stdout, /^target http:\/\/127\.0\.0\.1:3000\/v1\/data \(the default: no running gatekeep dev session found, and no --url\)$/m)
+    assert.ok(!run.stdout.includes(staleUrl) && !run.stderr.includes(staleUrl))
   })
 
   const badCalls: Array<[string[], RegExp]> = [

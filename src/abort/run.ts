@@ -34,7 +34,6 @@ export async function runSimulateAbort(options: SimulateAbortOptions): Promise<v
     url: `${target.baseUrl}${options.path}`,
     method: options.method,
     body: options.body,
-    count: options.count,
     concurrency: options.concurrency,
     afterMs: options.afterMs,
   }
@@ -56,10 +55,10 @@ export async function runSimulateAbort(options: SimulateAbortOptions): Promise<v
     })
 
     say(
-      `${plan.method} x${plan.count}, ${Math.min(plan.concurrency, plan.count)} at a time, ` +
+      `${plan.method} x${options.count}, ${Math.min(plan.concurrency, options.count)} at a time, ` +
         `hanging up after ${plan.afterMs} ms\n`,
     )
-    const ids = requestIds(plan.count)
+    const ids = requestIds(options.count)
     const sent = await sendAll(dispatcher, plan, ids)
     const abortedIds = new Set(sent.filter((request) => request.outcome === 'aborted').map((request) => request.requestId))
 

@@ -12,7 +12,6 @@ export interface Plan {
   method: HttpMethod
   /** A JSON document, sent as is. */
   body: string | undefined
-  count: number
   concurrency: number
   /** When to hang up, counted from the moment the request's headers are written to its socket. */
   afterMs: number

@@ -16,7 +16,7 @@ interface DevSession {
   services?: Array<{ url?: unknown }>
 }
 
-/** The nearest folder at or above `from` whose package.json has a `"gatekeep"` key. */
+/** The nearest folder at or above `from` whose package.json has a `"gatekeep"` object. */
 export function findProjectRoot(from: string): string | null {
   for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
     const manifest = path.join(dir, 'package.json')
@@ -27,8 +27,8 @@ export function findProjectRoot(from: string): string | null {
 
 function hasGatekeepKey(manifest: string): boolean {
   try {
-    const parsed: unknown = JSON.parse(readFileSync(manifest, 'utf8'))
-    return typeof parsed === 'object' && parsed !== null && 'gatekeep' in parsed
+    const { gatekeep } = JSON.parse(readFileSync(manifest, 'utf8')) as { gatekeep?: unknown }
+    return typeof gatekeep === 'object' && gatekeep !== null && !Array.isArray(gatekeep)
   } catch {
     // A broken package.json belongs to someone else's project; keep looking upward.
     return false
