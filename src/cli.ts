@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Command, CommanderError } from 'commander'
 import { isCliError } from './errors.js'
 import { colors } from './ui.js'
+import { registerDev } from './commands/dev.js'
 import { registerInit } from './commands/init.js'
 import { registerSimulateAbort } from './commands/simulate-abort.js'
 
@@ -21,6 +22,7 @@ const program = new Command('gatekeep')
   })
 
 registerInit(program)
+registerDev(program)
 registerSimulateAbort(program)
 
 function verbose(): boolean {

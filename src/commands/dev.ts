@@ -1,0 +1,34 @@
+import { Option, type Command } from 'commander'
+import { PROVIDER_MODES, type DevFlags } from '../dev/settings.js'
+import { parseNonNegativeInteger, parsePort } from '../options.js'
+
+export function registerDev(program: Command): void {
+  program
+    .command('dev')
+    .description('Run the service in watch mode beside the simulated provider, wired together.')
+    .option('--delay <ms>', 'before the provider calls back (default: package.json "gatekeep".delay, 5000)', parseNonNegativeInteger)
+    .option('--restart-delay <ms>', 'before it calls back after a restart (default: --delay)', parseNonNegativeInteger)
+    .option('--port <n>', 'port of the service (default: package.json "gatekeep".port, 3000)', parsePort)
+    .option('--provider-port <n>', 'port of the provider (default: package.json "gatekeep".providerPort, 4000)', parsePort)
+    .addOption(new Option('--mode <mode>', 'a provider fault to simulate (default: ok)').choices(PROVIDER_MODES))
+    .option('--ttl <s>', 'lifetime of the keys the provider issues; 0: they never expire (default: 0)', parseNonNegativeInteger)
+    .option('--no-watch', 'do not restart on changes')
+    .addHelpText(
+      'after',
+      `
+Settings, highest first: flags, the environment (PORT, PROVIDER_PORT, PROVIDER_DELAY_MS,
+PROVIDER_RESTART_DELAY_MS, PROVIDER_MODE, PROVIDER_TTL_S), package.json "gatekeep", defaults.
+On a TTY: r restarts the service, f makes the provider call back now, q quits.
+
+Examples:
+  $ gatekeep dev
+  $ gatekeep dev --delay 1000 --restart-delay 200
+  $ gatekeep dev --mode flaky --ttl 30
+  $ gatekeep dev --port 3100 --provider-port 4100 --no-watch`,
+    )
+    .action(async (flags: DevFlags) => {
+      // Loaded on use: the supervisor's dependencies would slow down every other command.
+      const { runDev } = await import('../dev/index.js')
+      await runDev(flags)
+    })
+}

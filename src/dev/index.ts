@@ -1,0 +1,106 @@
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { UsageError, WorkError } from '../errors.js'
+import { interactive } from '../ui.js'
+import { createDotEnv, readDotEnv, readWebhookSecret } from './dot-env.js'
+import { LOG_LEVELS, LogView, type LogLevel } from './log-view.js'
+import { assertPortFree } from './ports.js'
+import { findProject } from './project.js'
+import { resolveDevSettings, type DevFlags } from './settings.js'
+import { StateFile } from './state-file.js'
+import { PROVIDER_ENTRY, SERVICE_ENTRY, Supervisor } from './supervisor.js'
+import { Timeline } from './timeline.js'
+
+/** The host part of a URL reaching a server bound to `host`. */
+function reachableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1'
+  return host.includes(':') ? `[${host}]` : host
+}
+
+function readLogLevel(value: string | undefined): LogLevel {
+  const level = value || 'info'
+  if (!Object.hasOwn(LOG_LEVELS, level)) {
+    throw new UsageError(`LOG_LEVEL=${level}: expected one of: ${Object.keys(LOG_LEVELS).join(', ')}.`)
+  }
+  return level as LogLevel
+}
+
+/** `gatekeep dev`: everything is checked before anything is written or started. */
+export async function runDev(flags: DevFlags): Promise<void> {
+  const project = findProject(process.cwd())
+  const { root } = project
+  const env = process.env
+  const settings = resolveDevSettings(flags, env, project.config)
+  const dotEnv = readDotEnv(root)
+  const existingSecret = readWebhookSecret(env, dotEnv)
+  const logLevel = readLogLevel(env.LOG_LEVEL ?? dotEnv?.LOG_LEVEL)
+  const host = env.HOST || dotEnv?.HOST || '127.0.0.1'
+  const providerHost = env.PROVIDER_HOST || dotEnv?.PROVIDER_HOST || '127.0.0.1'
+
+  for (const entry of [SERVICE_ENTRY, PROVIDER_ENTRY]) {
+    if (!existsSync(path.join(root, entry))) {
+      throw new WorkError(`${entry} is missing in ${root}; gatekeep dev runs the service and the mock provider from it.`)
+    }
+  }
+  try {
+    createRequire(path.join(root, 'package.json')).resolve('tsx')
+  } catch {
+    throw new WorkError(`tsx is not installed in ${root}; run \`npm install\` there first.`)
+  }
+  await assertPortFree(settings.port, host, '--port')
+  await assertPortFree(settings.providerPort, providerHost, '--provider-port')
+
+  const view = new LogView(LOG_LEVELS[logLevel])
+  let webhookSecret = existingSecret
+  if (webhookSecret === null) {
+    const store = project.config.store === 'redis' ? 'redis' : 'memory'
+    webhookSecret = createDotEnv(root, { port: settings.port, providerPort: settings.providerPort, store })
+    view.gatekeep('created .env with a fresh webhook secret')
+  }
+
+  const serviceUrl = `http://${reachableHost(host)}:${settings.port}`
+  const providerUrl = `http://${reachableHost(providerHost)}:${settings.providerPort}`
+  // The children log at info at least: the timeline reads their events; dev shows the user's level.
+  const childLogLevel = LOG_LEVELS[logLevel] > LOG_LEVELS.info ? 'info' : logLevel
+  const shared = { ...env, WEBHOOK_SECRET: webhookSecret, LOG_LEVEL: childLogLevel } as Record<string, string>
+  const stateFile = new StateFile(root)
+  const supervisor = new Supervisor({
+    root,
+    serviceEnv: { ...shared, PORT: String(settings.port), PROVIDER_URL: providerUrl, PUBLIC_URL: serviceUrl, GATEKEEP_DEV: '1' },
+    providerEnv: {
+      ...shared,
+      PROVIDER_PORT: String(settings.providerPort),
+      PROVIDER_DELAY_MS: String(settings.delayMs),
+      PROVIDER_RESTART_DELAY_MS: String(settings.restartDelayMs),
+      PROVIDER_MODE: settings.mode,
+      PROVIDER_TTL_S: String(settings.ttlS),
+    },
+    serviceUrl,
+    providerUrl,
+    watch: settings.watch,
+    view,
+    timeline: new Timeline(view, { countdown: interactive() }),
+    stateFile,
+  })
+
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1
+    if (signals === 1) {
+      view.gatekeep(`${signal} received: stopping (again to force)`)
+      void supervisor.quit()
+      return
+    }
+    supervisor.kill()
+    process.exit(130)
+  }
+  const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
+  for (const signal of stopSignals) process.on(signal, onSignal)
+  try {
+    supervisor.start()
+    await supervisor.done
+  } finally {
+    for (const signal of stopSignals) process.off(signal, onSignal)
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The first module of every process `gatekeep dev` runs (`node --import tsx runner.js [entry]`, in
+ * the project's folder). Given the entry it imports it at once (the provider). Without, it is a
+ * standby for the next service: Node, tsx and the project's dependencies take most of a cold
+ * start, so it loads them ahead of time, while the current service still runs, and imports the
+ * entry when the supervisor says so. A restart then only pays for the project's own modules.
+ *
+ * It also ends the process when the supervisor is gone, even killed outright: the IPC channel
+ * closes with it. This keeps the generated project free of dev-only code.
+ */
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { RunnerMessage } from './protocol.js'
+
+/** How long a service gets to shut down by itself once the supervisor is gone. */
+const ORPHAN_GRACE_MS = 5000
+
+let entryImported = false
+
+process.on('disconnect', () => {
+  if (!entryImported) process.exit(0)
+  // Shut down as on Ctrl-C; a service that ignores SIGTERM is ended anyway.
+  setTimeout(() => process.exit(1), ORPHAN_GRACE_MS).unref()
+  process.kill(process.pid, 'SIGTERM')
+})
+
+const entryPath = process.argv[2] ?? (await standBy())
+entryImported = true
+// The channel must not keep a service alive that would otherwise exit (after a graceful close).
+process.channel?.unref()
+await import(pathToFileURL(entryPath).href)
+
+/** Warms up, then waits for the supervisor's go; resolves with the entry to import. */
+async function standBy(): Promise<string> {
+  // Listening before the warm-up: a message that arrived with no listener would be lost.
+  const entry = new Promise<string>((resolve) => {
+    const onMessage = (message: RunnerMessage) => {
+      if (message.type !== 'start') return
+      process.off('message', onMessage)
+      resolve(message.entry)
+    }
+    process.on('message', onMessage)
+  })
+  await warmUp()
+  return entry
+}
+
+/**
+ * Loads what every start of the entry would load again. Failures are ignored: the entry meets
+ * the same problem and reports it.
+ */
+async function warmUp(): Promise<void> {
+  const projectRequire = createRequire(path.resolve('package.json'))
+  let dependencies: Record<string, string> = {}
+  try {
+    dependencies = (JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {}
+  } catch {
+    return
+  }
+  for (const name of Object.keys(dependencies)) {
+    try {
+      // Resolved from the project, as its own imports are. A package whose `import` and
+      // `require` entries differ is loaded twice; the entry then uses the ESM one, still correct.
+      await import(pathToFileURL(projectRequire.resolve(name)).href)
+    } catch {
+      // Not loadable this way (types only, ESM without a require entry): the entry loads it.
+    }
+  }
+  if ('fastify' in dependencies) await warmFastify(projectRequire)
+  await warmTypeScript()
+}
+
+interface MinimalFastify {
+  get(path: string, options: object, handler: () => Promise<unknown>): void
+  inject(path: string): Promise<unknown>
+  close(): Promise<void>
+}
+
+/**
+ * Fastify loads its logger, router, schema compilers and serializers on first use; a throwaway
+ * instance that answers one request loads them here, about half of a restart otherwise.
+ */
+async function warmFastify(projectRequire: NodeJS.Require): Promise<void> {
+  try {
+    const fastify = projectRequire('fastify') as (options: object) => MinimalFastify
+    const app = fastify({ logger: { level: 'info', stream: { write() {} } } })
+    const schema = { response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } }
+    app.get('/', { schema }, async () => ({ ok: true }))
+    await app.inject('/')
+    await app.close()
+  } catch {
+    // A Fastify this warm-up does not know how to drive: the entry just starts colder.
+  }
+}
+
+/**
+ * tsx starts its TypeScript compiler on the first file its cache does not hold; after a save
+ * that is the changed file, on the clock. A throwaway module that no cache can hold starts it
+ * now. `.mts` is ESM wherever it lives, so it goes through the same loader as the project.
+ */
+async function warmTypeScript(): Promise<void> {
+  const file = path.join(tmpdir(), `gatekeep-warm-${process.pid}.mts`)
+  try {
+    writeFileSync(file, `export const warmedAt: number = ${Date.now()}\n`)
+    await import(pathToFileURL(file).href)
+  } catch {
+    // Only slower.
+  } finally {
+    try {
+      unlinkSync(file)
+    } catch {
+      // Already gone or never written.
+    }
+  }
+}

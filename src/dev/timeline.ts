@@ -1,0 +1,91 @@
+import { colors } from '../ui.js'
+import type { LogRecord, LogView } from './log-view.js'
+
+export function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`
+}
+
+/**
+ * gatekeep's own account of the gate, read from the service's log events: pending with the time
+ * left, the webhook, open after how long, closed and why.
+ */
+export class Timeline {
+  readonly #view: LogView
+  /** A line a second while the gate is pending; for a person watching, so on a TTY only. */
+  readonly #countdown: boolean
+  #timer: NodeJS.Timeout | undefined
+  /** "gate open", held until the webhook that opened it is told: the service logs it first. */
+  #heldOpenLine: string | null = null
+  #heldOpenTimer: NodeJS.Timeout | undefined
+
+  constructor(view: LogView, { countdown }: { countdown: boolean }) {
+    this.#view = view
+    this.#countdown = countdown
+  }
+
+  observe(record: LogRecord): void {
+    if (record.event !== 'webhook-received') this.#flushOpen()
+    switch (record.event) {
+      case 'gate-pending': {
+        const etaMs = Number(record.etaMs)
+        this.#view.gatekeep(
+          colors.yellow(`gate pending: customer routes answer 503 until the provider calls back, in ${formatSeconds(etaMs)}`),
+        )
+        this.#startCountdown(etaMs)
+        break
+      }
+      case 'webhook-received':
+        this.#view.gatekeep(record.applied ? 'webhook received' : 'webhook received for an earlier handshake: ignored')
+        this.#flushOpen()
+        break
+      case 'gate-open':
+        this.stop()
+        this.#heldOpenLine = colors.green(`gate open after ${formatSeconds(Number(record.elapsedMs))}: customer routes are served`)
+        // Opened without a webhook (a key from a shared store): nothing else comes.
+        this.#heldOpenTimer = setTimeout(() => this.#flushOpen(), 50)
+        break
+      case 'gate-closed':
+        this.#view.gatekeep(colors.yellow(`gate closed: ${String(record.reason)}`))
+        break
+      case 'handshake-failed':
+        this.stop()
+        this.#view.gatekeep(
+          colors.red(`handshake failed (${String(record.reason)}); retrying in ${formatSeconds(Number(record.retryInMs))}`),
+        )
+        break
+      case 'gate-exhausted':
+        this.stop()
+        this.#view.gatekeep(colors.red(`the service gave up after ${String(record.attempts)} failed handshakes`))
+        break
+      case 'key-refreshed':
+        this.#view.gatekeep('key refreshed before it expired')
+        break
+    }
+  }
+
+  /** The service stopped, or the gate left the pending state. */
+  stop(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+    this.#flushOpen()
+  }
+
+  #flushOpen(): void {
+    clearTimeout(this.#heldOpenTimer)
+    if (this.#heldOpenLine === null) return
+    const line = this.#heldOpenLine
+    this.#heldOpenLine = null
+    this.#view.gatekeep(line)
+  }
+
+  #startCountdown(etaMs: number): void {
+    this.stop()
+    if (!this.#countdown) return
+    const due = Date.now() + etaMs
+    this.#timer = setInterval(() => {
+      const leftS = Math.round((due - Date.now()) / 1000)
+      if (leftS <= 0) this.stop()
+      else this.#view.gatekeep(colors.dim(`gate pending: ${leftS} s left`))
+    }, 1000)
+  }
+}
