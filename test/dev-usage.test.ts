@@ -1,0 +1,134 @@
+// `gatekeep dev` refusing to start: each failure is one line and the right exit code, before
+// anything is written or spawned.
+import assert from 'node:assert/strict'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import path from 'node:path'
+import { test } from 'node:test'
+import { freePort, makeDevProject } from './helpers/dev.js'
+import { runGatekeep } from './helpers/gatekeep.js'
+import { tempDir } from './helpers/temp.js'
+
+const TIMEOUT = { timeout: 20_000 }
+
+function project(t: Parameters<typeof tempDir>[0]): string {
+  return makeDevProject(tempDir(t, 'gatekeep-dev-usage-'))
+}
+
+/** Nothing was written or started: no .env, no session file. */
+function assertUntouched(root: string): void {
+  assert.equal(existsSync(path.join(root, '.env')), false, '.env was written')
+  assert.equal(existsSync(path.join(root, '.gatekeep')), false, '.gatekeep was written')
+}
+
+test('dev --help lists every flag with examples', TIMEOUT, async (t) => {
+  const { code, stdout } = await runGatekeep(['dev', '--help'], { cwd: tempDir(t) })
+  assert.equal(code, 0)
+  for (const flag of ['--delay', '--restart-delay', '--port', '--provider-port', '--mode', '--ttl', '--no-watch']) {
+    assert.match(stdout, new RegExp(flag))
+  }
+  assert.match(stdout, /Examples:\n\s+\$ gatekeep dev/)
+})
+
+test('outside a gatekeep project: exit 2, one line', TIMEOUT, async (t) => {
+  const dir = tempDir(t)
+  writeFileSync(path.join(dir, 'package.json'), '{"name":"not-gatekeep"}')
+  const { code, stdout, stderr } = await runGatekeep(['dev'], { cwd: dir })
+  assert.equal(code, 2)
+  assert.equal(stdout, '')
+  assert.match(stderr, /^error: no gatekeep project in .+; run `gatekeep init` to create one\.\n$/)
+})
+
+test('found from a subfolder of the project', TIMEOUT, async (t) => {
+  const root = project(t)
+  // A taken port makes it stop right after finding the project.
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => server.close())
+  const { port } = server.address() as { port: number }
+  const { code, stderr } = await runGatekeep(['dev', '--port', String(port)], { cwd: path.join(root, 'src', 'routes') })
+  assert.equal(code, 1)
+  assert.match(stderr, new RegExp(`port ${port} is already in use`))
+})
+
+for (const [args, pattern] of [
+  [['--port', '0'], /--port <n>.*expected a port from 1 to 65535/],
+  [['--port', '70000'], /expected a port from 1 to 65535/],
+  [['--provider-port', 'abc'], /--provider-port <n>.*expected a port/],
+  [['--delay', '-5'], /--delay <ms>.*expected a whole number/],
+  [['--delay', 'soon'], /expected a whole number/],
+  [['--restart-delay', '1.5'], /--restart-delay <ms>.*expected a whole number/],
+  [['--ttl', 'x'], /--ttl <s>.*expected a whole number/],
+  [['--mode', 'chaos'], /--mode <mode>.*chaos.*ok, reject, never, flaky, bad-signature, wrong-key, slow-data/],
+  [['--instance', '2'], /unknown option '--instance'/],
+  [['--port', '3000', '--provider-port', '3000'], /cannot share port 3000/],
+] as const) {
+  test(`refuses ${args.join(' ')} before anything starts: exit 2`, TIMEOUT, async (t) => {
+    const root = project(t)
+    const { code, stderr } = await runGatekeep(['dev', ...args], { cwd: root })
+    assert.equal(code, 2, stderr)
+    assert.match(stderr, pattern)
+    assert.equal(stderr.trim().split('\n').length, 1, stderr)
+    assertUntouched(root)
+  })
+}
+
+test('refuses a bad value from the environment, naming the variable', TIMEOUT, async (t) => {
+  const root = project(t)
+  const { code, stderr } = await runGatekeep(['dev'], { cwd: root, env: { PROVIDER_DELAY_MS: 'later' } })
+  assert.equal(code, 2)
+  assert.match(stderr, /^error: PROVIDER_DELAY_MS=later \(environment\): expected a whole number/)
+  assertUntouched(root)
+})
+
+test('refuses a bad value in package.json "gatekeep", naming it', TIMEOUT, async (t) => {
+  const root = project(t)
+  const manifestPath = path.join(root, 'package.json')
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { gatekeep: Record<string, unknown> }
+  manifest.gatekeep.port = 'three thousand'
+  writeFileSync(manifestPath, JSON.stringify(manifest))
+  const { code, stderr } = await runGatekeep(['dev'], { cwd: root, env: { PORT: undefined } })
+  assert.equal(code, 2)
+  assert.match(stderr, /^error: package.json "gatekeep".port: expected a port/)
+  assertUntouched(root)
+})
+
+test('refuses a .env without WEBHOOK_SECRET, never printing secrets', TIMEOUT, async (t) => {
+  const root = project(t)
+  writeFileSync(path.join(root, '.env'), 'PORT=3000\n')
+  const { code, stderr } = await runGatekeep(['dev'], { cwd: root, env: { WEBHOOK_SECRET: undefined } })
+  assert.equal(code, 2)
+  assert.match(stderr, /^error: \.env has no WEBHOOK_SECRET/)
+
+  writeFileSync(path.join(root, '.env'), 'WEBHOOK_SECRET=not-a-real-secret\n')
+  const malformed = await runGatekeep(['dev'], { cwd: root, env: { WEBHOOK_SECRET: undefined } })
+  assert.equal(malformed.code, 2)
+  assert.match(malformed.stderr, /WEBHOOK_SECRET must be a Standard Webhooks secret/)
+  assert.doesNotMatch(malformed.stderr, /not-a-real-secret/)
+})
+
+for (const which of ['--port', '--provider-port'] as const) {
+  test(`a taken ${which}: exit 1 naming the port, nothing started or written`, TIMEOUT, async (t) => {
+    const root = project(t)
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    t.after(() => server.close())
+    const { port: taken } = server.address() as { port: number }
+    const other = String(await freePort())
+    const args = which === '--port' ? ['--port', String(taken), '--provider-port', other] : ['--port', other, '--provider-port', String(taken)]
+    const { code, stdout, stderr } = await runGatekeep(['dev', ...args], { cwd: root })
+    assert.equal(code, 1)
+    assert.equal(stdout, '')
+    assert.equal(stderr, `error: port ${taken} is already in use; stop what listens there or pass ${which}.\n`)
+    assertUntouched(root)
+  })
+}
+
+test('a missing entry file: exit 1 naming it', TIMEOUT, async (t) => {
+  const root = project(t)
+  rmSync(path.join(root, 'src', 'server.ts'))
+  const { code, stderr } = await runGatekeep(['dev', '--port', String(await freePort())], { cwd: root })
+  assert.equal(code, 1)
+  assert.match(stderr, /^error: src\/server\.ts is missing in /)
+  assertUntouched(root)
+})
