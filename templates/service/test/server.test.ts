@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { test, type TestContext } from 'node:test'
+import { after, test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool, request } from 'undici'
 import { SECRET, waitFor } from './helper.js'
@@ -14,6 +15,9 @@ import { SECRET, waitFor } from './helper.js'
 const TSX = import.meta.resolve('tsx')
 const SERVICE_ENTRY = new URL('../src/server.ts', import.meta.url).pathname
 const PROVIDER_ENTRY = new URL('../src/provider/mock-server.ts', import.meta.url).pathname
+
+const isolatedDir = mkdtempSync(join(tmpdir(), 'gatekeep-cwd-'))
+after(() => rmSync(isolatedDir, { recursive: true, force: true }))
 
 async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1')
@@ -31,8 +35,11 @@ interface Child {
   exited: Promise<number | null>
 }
 
-/** Runs an entry file the way `npm start`/`npm run provider` would, killed after the test. */
-function run(t: TestContext, entry: string, env: Record<string, string>, { cwd, baseEnv = { WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'info' } }: { cwd?: string; baseEnv?: Record<string, string> } = {}): Child {
+/**
+ * Runs an entry file the way `npm start`/`npm run provider` would, killed after the test. Its
+ * working directory is empty unless given, so the project's own `.env` cannot leak in.
+ */
+function run(t: TestContext, entry: string, env: Record<string, string>, { cwd = isolatedDir, baseEnv = { WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'info' } }: { cwd?: string; baseEnv?: Record<string, string> } = {}): Child {
   const child = spawn(process.execPath, ['--import', TSX, entry], {
     cwd,
     env: { PATH: process.env.PATH, ...baseEnv, ...env },

@@ -1,0 +1,94 @@
+// A new user's path, for real: pack gatekeep, install the tarball in an empty folder, generate a
+// project, install it, then run its tests, build it and start it. Slow (npm talks to the
+// registry), so it is one test with generous but finite time.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import path from 'node:path'
+import { test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { repoRoot } from './helpers/gatekeep.js'
+import { tempDir } from './helpers/temp.js'
+
+/**
+ * The environment of a shell a user opened: none of the variables npm sets for `npm test`, and
+ * not node:test's own marker, which would make the project's test runner skip every file.
+ */
+function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.toLowerCase().startsWith('npm_') && key !== 'INIT_CWD' && key !== 'NODE_TEST_CONTEXT') env[key] = value
+  }
+  return { ...env, NO_COLOR: '1', ...extra }
+}
+
+async function run(command: string, args: string[], cwd: string, timeoutMs: number): Promise<string> {
+  const child = spawn(command, args, { cwd, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs })
+  let output = ''
+  child.stdout.on('data', (chunk: Buffer) => (output += String(chunk)))
+  child.stderr.on('data', (chunk: Buffer) => (output += String(chunk)))
+  const [code] = await once(child, 'exit')
+  assert.equal(code, 0, `${command} ${args.join(' ')} failed in ${cwd}:\n${output.slice(-4000)}`)
+  return output
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+test('packed, installed, initialised, installed again: the new project tests, builds and starts', { timeout: 10 * 60_000 }, async (t) => {
+  const scratch = tempDir(t, 'gatekeep-e2e-')
+  await run('npm', ['pack', '--pack-destination', scratch, '--ignore-scripts'], repoRoot, 120_000)
+  const tarball = path.join(scratch, readdirSync(scratch).find((name) => name.endsWith('.tgz')) as string)
+
+  const user = path.join(scratch, 'user')
+  mkdirSync(user)
+  await run('npm', ['init', '-y'], user, 60_000)
+  await run('npm', ['install', tarball], user, 300_000)
+  const init = await run(path.join(user, 'node_modules', '.bin', 'gatekeep'), ['init', 'my-service', '--yes'], user, 60_000)
+  assert.match(init, /npm run dev/)
+
+  const project = path.join(user, 'my-service')
+  await run('npm', ['install', '-D', tarball], project, 300_000)
+  await run('npm', ['install'], project, 300_000)
+  const manifest = JSON.parse(readFileSync(path.join(project, 'package.json'), 'utf8'))
+  assert.equal(manifest.name, 'my-service')
+  assert.match(manifest.devDependencies.gatekeep, /gatekeep-0\.1\.0\.tgz$/)
+
+  const tests = await run('npm', ['test'], project, 300_000)
+  assert.match(tests, /^# fail 0$/m)
+  const passed = Number(/^# pass (\d+)$/m.exec(tests)?.[1])
+  assert.ok(passed >= 30, `the project's own tests ran: ${passed} passed`)
+  await run('npm', ['run', 'build'], project, 120_000)
+
+  const port = await freePort()
+  const service = spawn('npm', ['start'], { cwd: project, env: userEnv({ PORT: String(port) }), stdio: 'ignore', detached: true })
+  const exited = once(service, 'exit')
+  // npm start runs node under a shell: signal the whole group so nothing outlives the test.
+  t.after(async () => {
+    if (service.exitCode === null) {
+      process.kill(-(service.pid as number), 'SIGKILL')
+      await exited
+    }
+  })
+  const live = await (async () => {
+    const deadline = Date.now() + 30_000
+    for (;;) {
+      const response = await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => null)
+      if (response) return response
+      assert.ok(Date.now() < deadline, 'npm start did not answer /health/live within 30 s')
+      await sleep(100)
+    }
+  })()
+  assert.equal(live.status, 200)
+  assert.deepEqual(await live.json(), { status: 'ok' })
+  process.kill(-(service.pid as number), 'SIGTERM')
+  assert.deepEqual(await exited, [0, null])
+})
