@@ -250,3 +250,56 @@ export async function startDevSession(t: TestContext, { args = [], env = {}, pre
 export function count(text: string, pattern: RegExp): number {
   return [...text.matchAll(new RegExp(pattern.source, 'g'))].length
 }
+
+export interface TerminalDev {
+  /** The screen so far, without ANSI sequences unless `raw`. */
+  screen(raw?: boolean): string
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>
+  type(keys: string): void
+  exited: Promise<number | null>
+}
+
+/**
+ * `gatekeep dev` on a pseudo-terminal (util-linux `script`), for keys and colors. When the test
+ * ends, the terminal is closed (dev gets SIGHUP) and whatever dev.json names is killed.
+ */
+export function startDevInTerminal(t: TestContext, root: string, args: readonly string[], env: Record<string, string> = {}): TerminalDev {
+  const quoted = [process.execPath, binPath, 'dev', ...args].map((word) => `'${word}'`).join(' ')
+  const childEnv: Record<string, string | undefined> = { ...process.env, ...env }
+  if (!('NO_COLOR' in env)) delete childEnv.NO_COLOR
+  const child = spawn('script', ['--quiet', '--return', '--command', `stty cols 200 rows 50; exec ${quoted}`, '/dev/null'], {
+    cwd: root,
+    env: childEnv,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  let screen = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (screen += chunk))
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+  t.after(async () => {
+    const state = readDevState(root)
+    if (child.exitCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+    for (const pid of state ? statePids(state) : []) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        // Already gone.
+      }
+    }
+  })
+  const plain = () => screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '')
+  return {
+    screen: (raw = false) => (raw ? screen : plain()),
+    type: (keys) => child.stdin.write(keys),
+    exited,
+    async waitFor(pattern, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs
+      while (!pattern.test(plain())) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${pattern} on screen:\n${plain()}`)
+        await sleep(25)
+      }
+    },
+  }
+}

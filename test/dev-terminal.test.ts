@@ -1,0 +1,99 @@
+// `gatekeep dev` on a terminal: keys, countdown, colors; and through `npm run dev`.
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdirSync, symlinkSync } from 'node:fs'
+import path from 'node:path'
+import { test } from 'node:test'
+import {
+  childPids,
+  freePort,
+  makeDevProject,
+  portIsFree,
+  readDevState,
+  startDevInTerminal,
+  waitUntilGone,
+} from './helpers/dev.js'
+import { binPath } from './helpers/gatekeep.js'
+import { tempDir } from './helpers/temp.js'
+import { terminalAvailable } from './helpers/terminal.js'
+
+const TIMEOUT = { timeout: 60_000 }
+const onTerminal = { ...TIMEOUT, skip: terminalAvailable ? false : 'needs util-linux script' }
+
+test('keys on a TTY: f calls back now, r restarts, q quits; a countdown; colors', onTerminal, async (t) => {
+  const root = makeDevProject(tempDir(t, 'gatekeep-dev-tty-'))
+  const port = await freePort()
+  const providerPort = await freePort()
+  // A delay no test waits for: only `f` opens the gate.
+  const dev = startDevInTerminal(t, root, ['--delay', '60000', '--port', String(port), '--provider-port', String(providerPort)])
+  await dev.waitFor(/keys: r restart · f provider calls back now · q quit/, 30_000)
+  await dev.waitFor(/gate pending: \d+ s left/, 30_000)
+  assert.equal((await fetch(`http://127.0.0.1:${port}/health/ready`)).status, 503)
+
+  dev.type('f')
+  await dev.waitFor(/the provider calls back now \(1 pending\)/)
+  await dev.waitFor(/gatekeep │ gate open after/)
+  assert.equal((await fetch(`http://127.0.0.1:${port}/health/ready`)).status, 200)
+
+  const before = readDevState(root)
+  dev.type('r')
+  await dev.waitFor(/restarting the service: r pressed[\s\S]*service listening on[\s\S]*gate pending/)
+  assert.notEqual(readDevState(root)?.services[0]?.pid, before?.services[0]?.pid)
+
+  const pids = [before!.pid, ...childPids(before!.pid)]
+  dev.type('q')
+  assert.equal(await dev.exited, 0)
+  await waitUntilGone(pids)
+  assert.equal(await portIsFree(port), true)
+  assert.match(dev.screen(true), /\x1b\[/, 'colors on a TTY')
+})
+
+test('NO_COLOR on a TTY: no colors', onTerminal, async (t) => {
+  const root = makeDevProject(tempDir(t, 'gatekeep-dev-tty-'))
+  const args = ['--delay', '100', '--port', String(await freePort()), '--provider-port', String(await freePort())]
+  const dev = startDevInTerminal(t, root, args, { NO_COLOR: '1' })
+  await dev.waitFor(/gatekeep │ gate open after/, 30_000)
+  dev.type('q')
+  assert.equal(await dev.exited, 0)
+  assert.doesNotMatch(dev.screen(true), /\x1b\[\d+m/)
+})
+
+test('`npm run dev` runs it; Ctrl-C to the whole process group ends everything', TIMEOUT, async (t) => {
+  const root = makeDevProject(tempDir(t, 'gatekeep-dev-npm-'))
+  // What an installed gatekeep provides: its bin on the PATH of npm scripts.
+  const bin = path.join(root, '.bin-shim')
+  mkdirSync(bin)
+  symlinkSync(binPath, path.join(bin, 'gatekeep'))
+  const port = await freePort()
+  const args = ['run', 'dev', '--', '--delay', '100', '--port', String(port), '--provider-port', String(await freePort())]
+  // Its own process group, as a terminal's foreground job: Ctrl-C reaches every process in it.
+  const npm = spawn('npm', args, {
+    cwd: root,
+    detached: true,
+    env: { ...process.env, NO_COLOR: '1', PATH: `${bin}${path.delimiter}${process.env.PATH}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  npm.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+  npm.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+  const exited = new Promise<number | null>((resolve) => npm.on('close', resolve))
+  t.after(() => {
+    try {
+      process.kill(-npm.pid!, 'SIGKILL')
+    } catch {
+      // Already gone.
+    }
+  })
+  const deadline = Date.now() + 30_000
+  while (!/gatekeep │ gate open after/.test(output)) {
+    assert.ok(Date.now() < deadline && npm.exitCode === null, output)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const state = readDevState(root)
+  assert.ok(state)
+  const pids = [state.pid, ...childPids(state.pid)]
+  process.kill(-npm.pid!, 'SIGINT')
+  await exited
+  await waitUntilGone(pids)
+  assert.equal(await portIsFree(port), true)
+})
