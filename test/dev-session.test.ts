@@ -120,3 +120,17 @@ test('--no-watch: a save restarts nothing', TIMEOUT, async (t) => {
   assert.doesNotMatch(dev.output(), /changed|watching/)
   assert.equal(await fetchVersion(dev.baseUrl), null)
 })
+
+test('--mode reaches the provider: a flaky handshake fails, is retried, and the gate opens', TIMEOUT, async (t) => {
+  const dev = await startDevSession(t, { args: ['--mode', 'flaky', '--delay', '100'] })
+  await dev.waitFor(/gatekeep │ handshake failed \(.+\); retrying in \d+\.\d s/, 30_000)
+  await dev.waitFor(/gatekeep │ gate open after/, 10_000)
+  assert.equal((await providerStats(dev.providerUrl)).authorizations, 2)
+})
+
+test('--ttl reaches the provider: the key is refreshed before it expires', TIMEOUT, async (t) => {
+  const dev = await startDevSession(t, { args: ['--ttl', '1', '--delay', '100', '--restart-delay', '100'] })
+  await dev.waitFor(/gatekeep │ gate open after/, 30_000)
+  await dev.waitFor(/gatekeep │ key refreshed before it expired/, 10_000)
+  assert.equal((await fetch(`${dev.baseUrl}/health/ready`)).status, 200)
+})
