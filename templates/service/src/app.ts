@@ -14,9 +14,12 @@ import devRoutes from './routes/dev.js'
 import healthRoutes from './routes/health.js'
 import webhookRoutes from './routes/webhook.js'
 import { createStore } from './store/index.js'
+import type { GateStore } from './store/types.js'
 
 export interface AppOptions {
   config: Config
+  /** Defaults to the store this project was generated with (`src/store/index.ts`). */
+  store?: GateStore
 }
 
 /** The Fastify options the app relies on; `server.ts` and the tests build with these. */
@@ -31,13 +34,13 @@ export function serverOptions(config: Config): FastifyServerOptions {
 
 /** Registers every plugin and route; wrapped so that `server.ts` sees the gate and readiness. */
 export default fp(
-  async function app(fastify: FastifyInstance, { config }: AppOptions) {
+  async function app(fastify: FastifyInstance, { config, store }: AppOptions) {
     await fastify.register(requestId)
     await fastify.register(metrics)
     await fastify.register(pressure, config.pressure)
     await fastify.register(setup, {
       config,
-      store: createStore(config),
+      store: store ?? createStore({ config, log: fastify.log }),
       provider: new ProviderClient(config.providerUrl, config.providerTimeoutMs),
     })
     await fastify.register(readiness)

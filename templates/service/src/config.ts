@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { Webhook } from 'standardwebhooks'
 
 export interface GateConfig {
@@ -32,6 +32,10 @@ export interface Config {
   shutdownDrainMs: number
   gate: GateConfig
   pressure: PressureConfig
+  /** Used by the Redis store only. */
+  redisUrl: string
+  /** Prefix of the Redis keys, so several services can share one Redis. */
+  namespace: string
   /** Set by `gatekeep dev`: registers the routes its tools query (`/__gatekeep/*`). */
   devRoutes: boolean
 }
@@ -109,6 +113,22 @@ function readFraction(env: Env, name: string, fallback: number, { allowZero = fa
   return value
 }
 
+function readRedisUrl(env: Env): string {
+  const raw = env.REDIS_URL || 'redis://127.0.0.1:6379'
+  const protocol = URL.canParse(raw) ? new URL(raw).protocol : ''
+  if (protocol !== 'redis:' && protocol !== 'rediss:') {
+    throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL; got "${raw.replace(/\/\/[^@/]*@/, '//***@')}".`)
+  }
+  return raw
+}
+
+/** The project's package name: the default namespace of its Redis keys. */
+function packageName(): string {
+  // src/config.ts and dist/config.js both sit one level below the project's package.json.
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name?: string }
+  return manifest.name ?? 'gatekeep-service'
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = readInteger(env, 'PORT', 3000, 0, 65535)
   const backoffBaseMs = readInteger(env, 'GATE_BACKOFF_BASE_MS', 500, 1)
@@ -138,6 +158,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxHeapUsedBytes: readInteger(env, 'PRESSURE_MAX_HEAP_USED_BYTES', 0, 0),
       maxRssBytes: readInteger(env, 'PRESSURE_MAX_RSS_BYTES', 0, 0),
     },
+    redisUrl: readRedisUrl(env),
+    namespace: env.GATE_NAMESPACE || packageName(),
     devRoutes: env.GATEKEEP_DEV === '1',
   }
 }

@@ -34,6 +34,12 @@ export interface GateOptions {
 
 const MAX_TIMER_MS = 2 ** 31 - 1
 
+/** The handshake claim lasts the webhook wait plus this, covering the /authorize call itself. */
+const HANDSHAKE_CLAIM_MARGIN_MS = 5000
+
+/** How often an instance waiting on another's handshake checks whether it is still running. */
+const FOLLOWER_CHECK_MS = 1000
+
 /** When nothing better is known (the provider has not given an ETA yet). */
 const DEFAULT_ETA_MS = 1000
 
@@ -66,6 +72,7 @@ export class Gate {
   #retryAt = 0
   #lastEtaMs = DEFAULT_ETA_MS
   #stopped = false
+  #started = false
   #callbackUrl = ''
   readonly #authorizeAbort = new AbortController()
   readonly #timers = new Map<'handshake' | 'retry' | 'refresh' | 'expiry', NodeJS.Timeout>()
@@ -77,6 +84,10 @@ export class Gate {
       this.#giveUp = resolve
     })
     options.store.onCredential((credential) => this.#open(credential))
+    options.store.onAvailabilityChange((available) => {
+      // Back from an outage: a key may have arrived meanwhile, else the handshake goes on now.
+      if (available && !this.isOpen && this.#started) void this.#resume()
+    })
   }
 
   /** The provider's key while the gate is open. */
@@ -86,7 +97,12 @@ export class Gate {
 
   status(): GateStatus {
     if (this.isOpen) return { open: true }
-    return { open: false, reason: this.#reason, retryInMs: this.#retryInMs() }
+    const reason = this.#options.store.available() ? this.#reason : 'store-unavailable'
+    return { open: false, reason, retryInMs: this.#retryInMs() }
+  }
+
+  storeAvailable(): boolean {
+    return this.#options.store.available()
   }
 
   /**
@@ -96,7 +112,13 @@ export class Gate {
   async start(callbackUrl: string): Promise<void> {
     this.#callbackUrl = callbackUrl
     this.#closedAt = Date.now()
-    const stored = await this.#options.store.loadCredential()
+    this.#started = true
+    await this.#resume()
+  }
+
+  /** Opens from a valid stored key (another instance may have fetched it), else runs a handshake. */
+  async #resume(): Promise<void> {
+    const stored = await this.#options.store.loadCredential().catch(() => null)
     if (stored && !this.#expired(stored)) {
       this.#open(stored)
       return
@@ -126,7 +148,7 @@ export class Gate {
   /** The provider answered 401 to this key: close and fetch a new one. */
   rejectKey(key: string): void {
     if (this.#key !== key) return
-    void this.#options.store.discardCredential(key)
+    this.#quietly(this.#options.store.discardCredential(key))
     this.#close('key-rejected')
     void this.#runHandshake()
   }
@@ -166,10 +188,18 @@ export class Gate {
     this.#authorizing = true
     try {
       // The claim outlives the wait for the webhook, so a second instance does not start another.
-      if (!(await store.claimHandshake(config.handshakeTimeoutMs * 2))) {
+      if (!(await store.claimHandshake(config.handshakeTimeoutMs + HANDSHAKE_CLAIM_MARGIN_MS))) {
         this.#authorizing = false
-        // Another instance runs it; its key reaches us through the store. Check again later.
-        this.#setTimer('retry', config.handshakeTimeoutMs, () => void this.#runHandshake())
+        // Another instance runs it and its key reaches us through the store; should that
+        // instance die, its claim expires and one of us takes over at the next look.
+        this.#setTimer('retry', Math.min(config.handshakeTimeoutMs, FOLLOWER_CHECK_MS), () => void this.#runHandshake())
+        return
+      }
+      // Between our last look and the claim, another instance may have fetched a newer key.
+      const stored = await store.loadCredential()
+      if (stored && !this.#expired(stored) && stored.key !== this.#key) {
+        this.#authorizing = false
+        this.#open(stored)
         return
       }
       this.#options.onHandshake?.('started')
@@ -193,8 +223,8 @@ export class Gate {
     const { store, config, log } = this.#options
     this.#clearTimer('handshake')
     this.#handshake = null
-    void store.setHandshake(null)
-    void store.releaseHandshake()
+    this.#quietly(store.setHandshake(null))
+    this.#quietly(store.releaseHandshake())
     this.#failures += 1
     this.#options.onHandshake?.('failed')
     if (config.maxAttempts > 0 && this.#failures >= config.maxAttempts) {
@@ -221,7 +251,7 @@ export class Gate {
       this.#clearTimer('handshake')
       this.#clearTimer('retry')
       this.#handshake = null
-      void store.releaseHandshake()
+      this.#quietly(store.releaseHandshake())
     }
     this.#failures = 0
     this.#retryAt = 0
@@ -243,6 +273,14 @@ export class Gate {
       const elapsedMs = Date.now() - this.#closedAt
       log.info({ event: 'gate-open', elapsedMs }, `gate open after ${elapsedMs} ms: serving customers`)
     }
+  }
+
+  /**
+   * Store upkeep that may fail while the store is down: the claim and the record expire by
+   * themselves, so a failure here is logged, never thrown.
+   */
+  #quietly(operation: Promise<unknown>): void {
+    operation.catch((error: Error) => this.#options.log.debug({ reason: error.message }, 'store upkeep failed'))
   }
 
   #expire(key: string): void {

@@ -2,11 +2,12 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { Webhook } from 'standardwebhooks'
 import { request } from 'undici'
 import app, { serverOptions } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
+import { loadConfig, type Config } from '../src/config.js'
+import type { GateStore } from '../src/store/types.js'
 import { buildMockProvider, MOCK_PROVIDER_DEFAULTS, type MockProviderOptions } from '../src/provider/mock.js'
 
 export const SECRET = `whsec_${randomBytes(32).toString('base64')}`
@@ -28,13 +29,15 @@ export class LogCapture {
 
 export interface BuildOptions {
   env?: Record<string, string>
+  /** A store other than the project's own (the Redis tests pass theirs). */
+  store?: (config: Config, log: FastifyBaseLogger) => GateStore
   logs?: LogCapture
   /** Registers more routes before the app is ready (e.g. extra gated routes). */
   extend?: (server: FastifyInstance) => void
 }
 
 /** The app as `server.ts` builds it, on `inject` only (no handshake), closed after the test. */
-export async function build(t: TestContext, { env = {}, logs, extend }: BuildOptions = {}): Promise<FastifyInstance> {
+export async function build(t: TestContext, { env = {}, logs, extend, store }: BuildOptions = {}): Promise<FastifyInstance> {
   const config = loadConfig({
     WEBHOOK_SECRET: SECRET,
     PROVIDER_URL: 'http://127.0.0.1:9',
@@ -47,7 +50,7 @@ export async function build(t: TestContext, { env = {}, logs, extend }: BuildOpt
     ...serverOptions(config),
     logger: logs ? { level: 'debug', stream: logs.stream } : false,
   })
-  await server.register(app, { config })
+  await server.register(app, { config, store: store?.(config, server.log) })
   extend?.(server)
   t.after(() => server.close())
   await server.ready()

@@ -29,6 +29,7 @@ export default fp(
       check(): Readiness {
         if (shuttingDown) return { ready: false, reason: 'shutting-down', retryInMs: PROCESS_RETRY_MS }
         if (fastify.isUnderPressure()) return { ready: false, reason: 'under-pressure', retryInMs: PROCESS_RETRY_MS }
+        if (!fastify.gate.storeAvailable()) return { ready: false, reason: 'store-unavailable', retryInMs: PROCESS_RETRY_MS }
         const gate = fastify.gate.status()
         return gate.open ? { ready: true } : { ready: false, reason: gate.reason, retryInMs: gate.retryInMs }
       },

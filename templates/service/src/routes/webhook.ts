@@ -85,7 +85,14 @@ export default async function webhookRoutes(fastify: FastifyInstance, { secret }
       return reply.code(400).send({ error: 'webhook body must be {"requestId","magicKey","expiresIn"?}' })
     }
 
-    const outcome = await fastify.gate.acceptWebhook(payload)
+    let outcome: Awaited<ReturnType<typeof fastify.gate.acceptWebhook>>
+    try {
+      outcome = await fastify.gate.acceptWebhook(payload)
+    } catch (error) {
+      // The store is down: not the sender's fault, and a 503 makes the provider deliver again.
+      request.log.warn({ event: 'webhook-deferred', reason: (error as Error).message }, 'webhook not applied: store unavailable')
+      return reply.code(503).header('retry-after', '1').send({ error: 'store unavailable; deliver again' })
+    }
     if (outcome === 'early') {
       // The provider redelivers with the same id, so this one is not remembered yet.
       return reply.code(409).send({ error: 'handshake not registered yet; deliver again' })

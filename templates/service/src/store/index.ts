@@ -1,8 +1,4 @@
-import type { Config } from '../config.js'
-import { createMemoryStore } from './memory.js'
-import type { GateStore } from './types.js'
-
-/** The store this project was generated with (`gatekeep init --store memory`). */
-export function createStore(_config: Config): GateStore {
-  return createMemoryStore()
-}
+// The store this project was generated with. `gatekeep init --store redis` makes this line
+// `export { createRedisStore as createStore } from './redis.js'`: several instances then share
+// one handshake through Redis.
+export { createMemoryStore as createStore } from './memory.js'

@@ -1,13 +1,17 @@
-import type { Credential, GateStore, Handshake } from './types.js'
+import type { Credential, GateStore, Handshake, StoreOptions } from './types.js'
 
 /** The key lives in this process only: each instance runs its own handshake. */
-export function createMemoryStore(): GateStore {
+export function createMemoryStore(_options?: StoreOptions): GateStore {
   let credential: Credential | null = null
   let handshake: Handshake | null = null
   let claimedUntil = 0
   const listeners: Array<(credential: Credential) => void> = []
 
   return {
+    available: () => true,
+    onAvailabilityChange() {
+      // Memory is always there.
+    },
     async claimHandshake(ttlMs) {
       const now = Date.now()
       if (claimedUntil > now) return false

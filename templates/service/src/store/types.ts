@@ -1,3 +1,5 @@
+import type { FastifyBaseLogger } from 'fastify'
+
 /** A key issued by the provider, as the gate keeps it. */
 export interface Credential {
   key: string
@@ -14,11 +16,19 @@ export interface Handshake {
   etaAt: number
 }
 
+export interface StoreOptions {
+  config: { redisUrl: string; namespace: string }
+  log: FastifyBaseLogger
+}
+
 /**
  * Where the gate keeps its key and its handshake in flight. The memory store keeps them in this
  * process; a shared store lets several instances run one handshake and open together.
  */
 export interface GateStore {
+  /** False while the store cannot be reached: readiness then answers `store-unavailable`. */
+  available(): boolean
+  onAvailabilityChange(listener: (available: boolean) => void): void
   /** Claims the right to run the next handshake; false while another instance holds it. */
   claimHandshake(ttlMs: number): Promise<boolean>
   releaseHandshake(): Promise<void>
