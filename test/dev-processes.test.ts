@@ -7,11 +7,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import {
   fetchVersion,
   isAlive,
-  portIsFree,
   readDevState,
   saveVersionRoute,
   startDevSession,
   waitUntilGone,
+  waitUntilPortFree,
   type DevSession,
 } from './helpers/dev.js'
 
@@ -19,8 +19,8 @@ const TIMEOUT = { timeout: 60_000 }
 
 async function assertNothingLeft(dev: DevSession, pids: number[]): Promise<void> {
   await waitUntilGone(pids)
-  assert.equal(await portIsFree(dev.port), true, 'the service port is still taken')
-  assert.equal(await portIsFree(dev.providerPort), true, 'the provider port is still taken')
+  assert.equal(await waitUntilPortFree(dev.port), true, 'the service port is still taken')
+  assert.equal(await waitUntilPortFree(dev.providerPort), true, 'the provider port is still taken')
 }
 
 function prependTo(root: string, file: string, code: string): void {

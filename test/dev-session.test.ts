@@ -8,11 +8,11 @@ import { parseEnv } from 'node:util'
 import {
   count,
   fetchVersion,
-  portIsFree,
   readDevState,
   saveVersionRoute,
   startDevSession,
   waitUntilGone,
+  waitUntilPortFree,
 } from './helpers/dev.js'
 
 const TIMEOUT = { timeout: 60_000 }
@@ -88,8 +88,8 @@ test('the whole story: 503, gate open, one restart per save, the handshake again
   assert.deepEqual(await dev.exited, { code: 0, signal: null })
   await waitUntilGone(pids)
   assert.equal(existsSync(path.join(dev.root, '.gatekeep', 'dev.json')), false)
-  assert.equal(await portIsFree(dev.port), true)
-  assert.equal(await portIsFree(dev.providerPort), true)
+  assert.equal(await waitUntilPortFree(dev.port), true)
+  assert.equal(await waitUntilPortFree(dev.providerPort), true)
 })
 
 test('a burst of saves gives one restart', TIMEOUT, async (t) => {

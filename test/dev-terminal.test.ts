@@ -8,10 +8,10 @@ import {
   childPids,
   freePort,
   makeDevProject,
-  portIsFree,
   readDevState,
   startDevInTerminal,
   waitUntilGone,
+  waitUntilPortFree,
 } from './helpers/dev.js'
 import { binPath } from './helpers/gatekeep.js'
 import { tempDir } from './helpers/temp.js'
@@ -44,7 +44,7 @@ test('keys on a TTY: f calls back now, r restarts, q quits; a countdown; colors'
   dev.type('q')
   assert.equal(await dev.exited, 0)
   await waitUntilGone(pids)
-  assert.equal(await portIsFree(port), true)
+  assert.equal(await waitUntilPortFree(port), true)
   assert.match(dev.screen(true), /\x1b\[/, 'colors on a TTY')
 })
 
@@ -95,5 +95,5 @@ test('`npm run dev` runs it; Ctrl-C to the whole process group ends everything',
   process.kill(-npm.pid!, 'SIGINT')
   await exited
   await waitUntilGone(pids)
-  assert.equal(await portIsFree(port), true)
+  assert.equal(await waitUntilPortFree(port), true)
 })

@@ -31,6 +31,8 @@ const entryPath = process.argv[2] ?? (await standBy())
 entryImported = true
 // The channel must not keep a service alive that would otherwise exit (after a graceful close).
 process.channel?.unref()
+// As `node --import tsx <entry>` would show it, for code that checks which module is the main one.
+process.argv.splice(1, Infinity, entryPath)
 await import(pathToFileURL(entryPath).href)
 
 /** Warms up, then waits for the supervisor's go; resolves with the entry to import. */

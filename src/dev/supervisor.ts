@@ -82,6 +82,7 @@ export class Supervisor {
   start(): void {
     const { view, watch, root } = this.#options
     this.#standby = this.#spawnService()
+    // performance.now() counts from dev's own start: the first "listening after" includes it.
     this.#enqueue({ provider: true, since: 0 })
     if (watch) {
       this.#watcher = watchProject(root, (file) => this.#onChange(file))

@@ -45,6 +45,16 @@ export async function portIsFree(port: number): Promise<boolean> {
   return true
 }
 
+/** Resolves once the port can be bound; the kernel frees a killed process's ports a moment late. */
+export async function waitUntilPortFree(port: number, timeoutMs = 3000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await portIsFree(port))) {
+    if (Date.now() > deadline) return false
+    await sleep(50)
+  }
+  return true
+}
+
 /** True while the process runs; a zombie (exited, not yet reaped) counts as gone. */
 export function isAlive(pid: number): boolean {
   try {
