@@ -10,7 +10,7 @@ export function registerDev(program: Command): void {
     .option('--restart-delay <ms>', 'before it calls back after a restart (default: --delay)', parseNonNegativeInteger)
     .option('--port <n>', 'port of the service (default: package.json "gatekeep".port, 3000)', parsePort)
     .option('--provider-port <n>', 'port of the provider (default: package.json "gatekeep".providerPort, 4000)', parsePort)
-    .addOption(new Option('--mode <mode>', 'a provider fault to simulate (default: ok)').choices(PROVIDER_MODES))
+    .addOption(new Option('--mode <mode>', 'a provider fault to simulate, or ok for none (default: ok)').choices(PROVIDER_MODES))
     .option('--ttl <s>', 'lifetime of the keys the provider issues; 0: they never expire (default: 0)', parseNonNegativeInteger)
     .option('--no-watch', 'do not restart on changes')
     .addHelpText(
