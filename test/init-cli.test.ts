@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import { listFiles, snapshot } from './helpers/files.js'
@@ -50,6 +50,33 @@ test('init writes the template as a new project with its values filled in', { ti
   assert.match(result.stdout, /Next steps:\n {2}cd shop-api\n {2}npm install\n {2}npm run dev\n/)
 })
 
+test('a memory project has no Redis module, test or client', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  assert.equal((await runGatekeep(['init', 'solo', '--yes'], { cwd })).code, 0)
+  const project = path.join(cwd, 'solo')
+  assert.match(readFileSync(path.join(project, 'src/store/index.ts'), 'utf8'), /createMemoryStore as createStore/)
+  assert.equal((readJson(path.join(project, 'package.json')).dependencies as Record<string, string>).ioredis, undefined)
+  assert.doesNotMatch(readFileSync(path.join(project, '.env'), 'utf8'), /REDIS_URL/)
+})
+
+test('--store redis swaps the store module, keeps the Redis files and client, and compiles', { timeout: 60_000 }, async (t) => {
+  const cwd = tempDir(t)
+  const result = await runGatekeep(['init', 'fleet', '--store', 'redis', '--yes'], { cwd })
+  assert.equal(result.code, 0, result.stderr)
+  const project = path.join(cwd, 'fleet')
+  assert.deepEqual(listFiles(project), expectedProjectFiles('redis'))
+  const manifest = readJson(path.join(project, 'package.json'))
+  assert.deepEqual(manifest.gatekeep, { port: 3000, providerPort: 4000, delay: 5000, store: 'redis' })
+  assert.match((manifest.dependencies as Record<string, string>).ioredis as string, /^\^/)
+  assert.match(readFileSync(path.join(project, 'src/store/index.ts'), 'utf8'), /^export \{ createRedisStore as createStore \} from '\.\/redis\.js'$/m)
+  assert.match(readFileSync(path.join(project, '.env'), 'utf8'), /^REDIS_URL=redis:\/\/127\.0\.0\.1:6379$/m)
+
+  // Type-check the generated project against this repository's installed dependencies.
+  symlinkSync(path.join(repoRoot, 'node_modules'), path.join(project, 'node_modules'), 'dir')
+  const tsc = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', project, '--noEmit'], { encoding: 'utf8' })
+  assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr)
+})
+
 test('two projects get two different webhook secrets', { timeout: TIMEOUT }, async (t) => {
   const cwd = tempDir(t)
   const [first, second] = await Promise.all([
@@ -91,7 +118,6 @@ const refusals: { why: string; args: string[]; message: RegExp }[] = [
   { why: 'a provider port above 65535', args: ['--provider-port', '70000'], message: /--provider-port/ },
   { why: 'a negative delay', args: ['--delay', '-5'], message: /--delay/ },
   { why: 'an unknown store', args: ['--store', 'x'], message: /--store/ },
-  { why: 'the Redis store', args: ['--store', 'redis'], message: /redis store is not available yet/ },
 ]
 
 for (const { why, args, message } of refusals) {

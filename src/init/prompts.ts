@@ -1,7 +1,7 @@
 // Loaded only when a person is at the keyboard and a value is missing: @clack/prompts stays out
 // of every other run.
 import { confirm, intro, isCancel, select, text } from '@clack/prompts'
-import { AVAILABLE_STORES, STORES, type Store } from '../project/settings.js'
+import { STORES, type Store } from '../project/settings.js'
 import { InitCancelled } from './context.js'
 
 function answered<T>(value: T | symbol): Exclude<T, symbol> {
@@ -49,10 +49,7 @@ export async function askStore(): Promise<Store> {
       options: STORES.map((store) => ({
         value: store,
         label: store,
-        hint: AVAILABLE_STORES.includes(store)
-          ? store === 'memory' ? 'one instance' : 'shared by several instances'
-          : 'not available yet',
-        disabled: !AVAILABLE_STORES.includes(store),
+        hint: store === 'memory' ? 'one instance' : 'in Redis, shared by several instances',
       })),
     }),
   )

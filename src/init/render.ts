@@ -26,6 +26,18 @@ export const TEMPLATE_PACKAGE_NAME = 'gatekeep-service'
 // npm never packs a .gitignore, so the template ships it under another name.
 const RENAMES: Readonly<Record<string, string>> = { _gitignore: '.gitignore' }
 
+/**
+ * The template holds both stores; a project gets the one it was generated with. Only the store
+ * module's export line differs; the other store's files and dependency are left out.
+ */
+const STORE_MODULE = 'src/store/index.ts'
+const STORE_MODULE_FOR_REDIS = `// The store this project was generated with: Redis, so several instances share one handshake
+// (a lock picks the instance that calls the provider; the key is published to all of them).
+export { createRedisStore as createStore } from './redis.js'
+`
+const REDIS_ONLY_FILES = new Set(['src/store/redis.ts', 'test/redis-store.test.ts'])
+const REDIS_ONLY_DEPENDENCY = 'ioredis'
+
 // Leftovers of working on the template itself, never part of a new project.
 const SKIPPED_FOLDERS = new Set(['node_modules', 'dist', '.gatekeep'])
 function isSkippedFile(name: string): boolean {
@@ -61,8 +73,11 @@ export function readTemplate(templateDir: string): ProjectFile[] {
 
 /** The template's files with the project's values filled in, plus its `.env`. */
 export function fillTemplate(templateFiles: readonly ProjectFile[], values: RenderValues): ProjectFile[] {
-  const files = templateFiles.map((file) => {
+  const redis = values.settings.store === 'redis'
+  const storeFiles = redis ? templateFiles : templateFiles.filter((file) => !REDIS_ONLY_FILES.has(file.path))
+  const files = storeFiles.map((file) => {
     if (file.path === 'package.json') return { ...file, content: fillPackageJson(file.content, values) }
+    if (file.path === STORE_MODULE && redis) return { ...file, content: STORE_MODULE_FOR_REDIS }
     if (file.path === 'README.md') {
       return { ...file, content: text(file.content).replaceAll(TEMPLATE_PACKAGE_NAME, values.name) }
     }
@@ -91,6 +106,10 @@ function fillPackageJson(content: Uint8Array | string, values: RenderValues): st
   const { port, providerPort, delay, store } = values.settings
   manifest.name = values.name
   manifest.gatekeep = { port, providerPort, delay, store }
+  if (store !== 'redis' && manifest.dependencies) {
+    const { [REDIS_ONLY_DEPENDENCY]: _redisClient, ...dependencies } = manifest.dependencies as Record<string, string>
+    manifest.dependencies = dependencies
+  }
   const devDependencies = {
     ...(manifest.devDependencies as Record<string, string> | undefined),
     gatekeep: values.gatekeepDependency,

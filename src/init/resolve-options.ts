@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { UsageError } from '../errors.js'
-import { AVAILABLE_STORES, DEFAULT_SETTINGS } from '../project/settings.js'
+import { DEFAULT_SETTINGS } from '../project/settings.js'
 import { inspectTarget } from './check-target.js'
 import type { InitContext, InitEnvironment, InitFlags } from './context.js'
 import { packageNameFromFolder, packageNameProblem } from './package-name.js'
@@ -18,9 +18,6 @@ export async function resolveOptions(
 ): Promise<InitContext> {
   const { cwd, interactive, packageManager } = environment
   const store = flags.store ?? DEFAULT_SETTINGS.store
-  if (!AVAILABLE_STORES.includes(store)) {
-    throw new UsageError(`the ${store} store is not available yet; use --store ${DEFAULT_SETTINGS.store}.`)
-  }
   if (flags.name !== undefined) {
     const problem = packageNameProblem(flags.name)
     if (problem) throw new UsageError(`invalid --name "${flags.name}": ${problem}.`)

@@ -3,9 +3,6 @@
 export const STORES = ['memory', 'redis'] as const
 export type Store = (typeof STORES)[number]
 
-/** Stores the generated service implements today; the others are refused until they land. */
-export const AVAILABLE_STORES: readonly Store[] = ['memory']
-
 export interface ProjectSettings {
   port: number
   providerPort: number

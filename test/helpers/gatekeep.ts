@@ -58,8 +58,11 @@ export function startGatekeep(
   return { child, result }
 }
 
+/** Files of the template that only a `--store redis` project gets. */
+export const REDIS_ONLY_FILES = ['src/store/redis.ts', 'test/redis-store.test.ts']
+
 // What the template turns into: its files, read from disk, minus what init skips, renamed.
-export function expectedProjectFiles(): string[] {
+export function expectedProjectFiles(store: 'memory' | 'redis' = 'memory'): string[] {
   const skippedFolders = new Set(['node_modules', 'dist', '.gatekeep'])
   const files: string[] = ['.env']
   const visit = (relativeDir: string) => {
@@ -73,5 +76,5 @@ export function expectedProjectFiles(): string[] {
     }
   }
   visit('')
-  return files.sort()
+  return files.filter((file) => store === 'redis' || !REDIS_ONLY_FILES.includes(file)).sort()
 }

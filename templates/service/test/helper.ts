@@ -7,6 +7,7 @@ import { Webhook } from 'standardwebhooks'
 import { request } from 'undici'
 import app, { serverOptions } from '../src/app.js'
 import { loadConfig, type Config } from '../src/config.js'
+import { createMemoryStore } from '../src/store/memory.js'
 import type { GateStore } from '../src/store/types.js'
 import { buildMockProvider, MOCK_PROVIDER_DEFAULTS, type MockProviderOptions } from '../src/provider/mock.js'
 
@@ -29,7 +30,7 @@ export class LogCapture {
 
 export interface BuildOptions {
   env?: Record<string, string>
-  /** A store other than the project's own (the Redis tests pass theirs). */
+  /** The store to use; memory unless a test brings its own (the Redis tests do). */
   store?: (config: Config, log: FastifyBaseLogger) => GateStore
   logs?: LogCapture
   /** Registers more routes before the app is ready (e.g. extra gated routes). */
@@ -50,7 +51,9 @@ export async function build(t: TestContext, { env = {}, logs, extend, store }: B
     ...serverOptions(config),
     logger: logs ? { level: 'debug', stream: logs.stream } : false,
   })
-  await server.register(app, { config, store: store?.(config, server.log) })
+  // The gate's logic is the same over any store: these tests use memory, so they need no
+  // Redis; redis-store.test.ts covers the Redis store itself.
+  await server.register(app, { config, store: store ? store(config, server.log) : createMemoryStore() })
   extend?.(server)
   t.after(() => server.close())
   await server.ready()

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -37,9 +38,10 @@ interface Child {
 
 /**
  * Runs an entry file the way `npm start`/`npm run provider` would, killed after the test. Its
- * working directory is empty unless given, so the project's own `.env` cannot leak in.
+ * working directory is empty unless given, so the project's own `.env` cannot leak in, and its
+ * namespace is its own, so a Redis store shares nothing with a dev session or another test.
  */
-function run(t: TestContext, entry: string, env: Record<string, string>, { cwd = isolatedDir, baseEnv = { WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'info' } }: { cwd?: string; baseEnv?: Record<string, string> } = {}): Child {
+function run(t: TestContext, entry: string, env: Record<string, string>, { cwd = isolatedDir, baseEnv = { WEBHOOK_SECRET: SECRET, LOG_LEVEL: 'info', GATE_NAMESPACE: `gatekeep-test-${randomUUID()}` } }: { cwd?: string; baseEnv?: Record<string, string> } = {}): Child {
   const child = spawn(process.execPath, ['--import', TSX, entry], {
     cwd,
     env: { PATH: process.env.PATH, ...baseEnv, ...env },
@@ -72,7 +74,8 @@ async function listening(child: Child): Promise<void> {
 
 async function startPair(t: TestContext, serviceEnv: Record<string, string> = {}, providerEnv: Record<string, string> = {}) {
   const [servicePort, providerPort] = [await freePort(), await freePort()]
-  const provider = run(t, PROVIDER_ENTRY, { PROVIDER_PORT: String(providerPort), PROVIDER_DELAY_MS: '50', ...providerEnv })
+  // Keys with a lifetime, so that with the Redis store nothing outlives the test for long.
+  const provider = run(t, PROVIDER_ENTRY, { PROVIDER_PORT: String(providerPort), PROVIDER_DELAY_MS: '50', PROVIDER_TTL_S: '60', ...providerEnv })
   await listening(provider)
   const service = run(t, SERVICE_ENTRY, {
     PORT: String(servicePort),
