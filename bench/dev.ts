@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
+import { median } from './http.js'
 import { fetchVersion, freePort, makeDevProject, saveVersionRoute, startDev } from '../test/helpers/dev.js'
 
 export interface DevFigures {
@@ -77,17 +78,11 @@ export async function benchDev({ saves = 12, delayMs = 1000, pauseMs = 2000 }: D
   }
 }
 
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 ? sorted[middle]! : Math.round((sorted[middle - 1]! + sorted[middle]!) / 2)
-}
-
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const figures = await benchDev()
   const sorted = [...figures.restartMs].sort((a, b) => a - b)
   process.stdout.write(
-    `dev restart, save to new code answering: median ${median(sorted)} ms, min ${sorted[0]} ms, max ${sorted.at(-1)} ms ` +
+    `dev restart, save to new code answering: median ${median(sorted).toFixed(0)} ms, min ${sorted[0]} ms, max ${sorted.at(-1)} ms ` +
       `over ${sorted.length} saves (target median <= 300 ms)\n  each: ${figures.restartMs.join(', ')} ms\n` +
       `dev start, service listening to gate open with --delay ${figures.delayMs}: ${figures.startToOpenMs} ms ` +
       `(target <= ${figures.delayMs + 500} ms)\n`,
