@@ -4,7 +4,7 @@ import path from 'node:path'
 import { UsageError, WorkError } from '../errors.js'
 import { interactive } from '../ui.js'
 import { createDotEnv, readDotEnv, readWebhookSecret } from './dot-env.js'
-import { LOG_LEVELS, LogView, type LogLevel } from './log-view.js'
+import { LOG_LEVELS, LogView, serviceTags, type LogLevel } from './log-view.js'
 import { assertPortFree } from './ports.js'
 import { findProject } from './project.js'
 import { resolveDevSettings, type DevFlags } from './settings.js'
@@ -48,18 +48,17 @@ export async function runDev(flags: DevFlags): Promise<void> {
   } catch {
     throw new WorkError(`tsx is not installed in ${root}; run \`npm install\` there first.`)
   }
-  await assertPortFree(settings.port, host, '--port')
+  const instances = serviceTags(settings.instances).map((tag, index) => ({ tag, port: settings.port + index }))
+  for (const { port } of instances) await assertPortFree(port, host, '--port')
   await assertPortFree(settings.providerPort, providerHost, '--provider-port')
 
-  const view = new LogView(LOG_LEVELS[logLevel])
+  const view = new LogView(LOG_LEVELS[logLevel], instances.map(({ tag }) => tag))
   let webhookSecret = existingSecret
   if (webhookSecret === null) {
-    const store = project.config.store === 'redis' ? 'redis' : 'memory'
-    webhookSecret = createDotEnv(root, { port: settings.port, providerPort: settings.providerPort, store })
+    webhookSecret = createDotEnv(root, { port: settings.port, providerPort: settings.providerPort, store: settings.store })
     view.gatekeep('created .env with a fresh webhook secret')
   }
 
-  const serviceUrl = `http://${reachableHost(host)}:${settings.port}`
   const providerUrl = `http://${reachableHost(providerHost)}:${settings.providerPort}`
   // The children log at info at least: the timeline reads their events; dev shows the user's level.
   const childLogLevel = LOG_LEVELS[logLevel] > LOG_LEVELS.info ? 'info' : logLevel
@@ -67,7 +66,15 @@ export async function runDev(flags: DevFlags): Promise<void> {
   const stateFile = new StateFile(root)
   const supervisor = new Supervisor({
     root,
-    serviceEnv: { ...shared, PORT: String(settings.port), PROVIDER_URL: providerUrl, PUBLIC_URL: serviceUrl, GATEKEEP_DEV: '1' },
+    services: instances.map(({ tag, port }) => {
+      const url = `http://${reachableHost(host)}:${port}`
+      return {
+        tag,
+        url,
+        env: { ...shared, PORT: String(port), PROVIDER_URL: providerUrl, PUBLIC_URL: url, GATEKEEP_DEV: '1' },
+        timeline: new Timeline(view, { countdown: interactive(), instance: instances.length === 1 ? null : tag }),
+      }
+    }),
     providerEnv: {
       ...shared,
       PROVIDER_PORT: String(settings.providerPort),
@@ -76,11 +83,9 @@ export async function runDev(flags: DevFlags): Promise<void> {
       PROVIDER_MODE: settings.mode,
       PROVIDER_TTL_S: String(settings.ttlS),
     },
-    serviceUrl,
     providerUrl,
     watch: settings.watch,
     view,
-    timeline: new Timeline(view, { countdown: interactive() }),
     stateFile,
   })
 

@@ -1,7 +1,13 @@
 import { prettyFactory } from 'pino-pretty'
 import { colors } from '../ui.js'
 
-export type Source = 'gatekeep' | 'service' | 'provider'
+/** `service` when dev runs one instance; `service#0`, `service#1`... when it runs several. */
+export type ServiceTag = 'service' | `service#${number}`
+export type Source = 'gatekeep' | 'provider' | ServiceTag
+
+export function serviceTags(instances: number): ServiceTag[] {
+  return instances === 1 ? ['service'] : Array.from({ length: instances }, (_, index) => `service#${index}` as const)
+}
 
 /** A pino line as the children write them. */
 export interface LogRecord {
@@ -16,12 +22,9 @@ export interface LogRecord {
 export const LOG_LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const
 export type LogLevel = keyof typeof LOG_LEVELS
 
-const TAG_WIDTH = Math.max(...['gatekeep', 'service', 'provider'].map((tag) => tag.length))
-
-const tagColor: Record<Source, (text: string) => string> = {
-  gatekeep: (text) => colors.bold(colors.cyan(text)),
-  service: colors.green,
-  provider: colors.magenta,
+function colorTag(source: Source, text: string): string {
+  if (source === 'gatekeep') return colors.bold(colors.cyan(text))
+  return source === 'provider' ? colors.magenta(text) : colors.green(text)
 }
 
 export function parseLogRecord(line: string): LogRecord | null {
@@ -40,6 +43,8 @@ export function parseLogRecord(line: string): LogRecord | null {
  */
 export class LogView {
   readonly #minLevel: number
+  /** Tags are padded to the longest, so that every line's text starts in the same column. */
+  readonly #tagWidth: number
   readonly #pretty = prettyFactory({
     colorize: colors.isColorSupported,
     ignore: 'pid,hostname',
@@ -47,8 +52,9 @@ export class LogView {
     singleLine: true,
   })
 
-  constructor(minLevel: number) {
+  constructor(minLevel: number, serviceTagsShown: readonly ServiceTag[]) {
     this.#minLevel = minLevel
+    this.#tagWidth = Math.max(...['gatekeep', 'provider', ...serviceTagsShown].map((tag) => tag.length))
   }
 
   gatekeep(text: string): void {
@@ -69,6 +75,6 @@ export class LogView {
   }
 
   #write(source: Source, text: string): void {
-    process.stdout.write(`${tagColor[source](source.padEnd(TAG_WIDTH))} ${colors.dim('│')} ${text}\n`)
+    process.stdout.write(`${colorTag(source, source.padEnd(this.#tagWidth))} ${colors.dim('│')} ${text}\n`)
   }
 }

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander'
 import { UsageError } from '../errors.js'
 import { parseChoice, parseNonNegativeInteger, parsePort } from '../options.js'
-import { DEFAULT_SETTINGS } from '../project/settings.js'
+import { DEFAULT_SETTINGS, STORES, type Store } from '../project/settings.js'
 
 export const PROVIDER_MODES = ['ok', 'reject', 'never', 'flaky', 'bad-signature', 'wrong-key', 'slow-data'] as const
 export type ProviderMode = (typeof PROVIDER_MODES)[number]
@@ -14,6 +14,7 @@ export interface DevFlags {
   restartDelay?: number
   mode?: ProviderMode
   ttl?: number
+  instances?: number
   watch: boolean
 }
 
@@ -27,8 +28,14 @@ export interface DevSettings {
   mode: ProviderMode
   /** Lifetime of issued keys; 0: they never expire. */
   ttlS: number
+  /** Service instances, on ports `port .. port + instances - 1`. */
+  instances: number
+  /** Where the service keeps its key: only a shared one lets several instances share a handshake. */
+  store: Store
   watch: boolean
 }
+
+const HIGHEST_PORT = 65535
 
 type Env = Record<string, string | undefined>
 type Parser<T> = (value: string) => T
@@ -38,9 +45,9 @@ type Parser<T> = (value: string) => T
  * value anywhere is refused, naming where it came from, before anything starts.
  */
 export function resolveDevSettings(flags: DevFlags, env: Env, config: Record<string, unknown>): DevSettings {
-  const pick = <T>(flag: T | undefined, variable: string, key: string | null, parse: Parser<T>): T | undefined => {
+  const pick = <T>(flag: T | undefined, variable: string | null, key: string | null, parse: Parser<T>): T | undefined => {
     if (flag !== undefined) return flag
-    const fromEnv = env[variable]
+    const fromEnv = variable === null ? undefined : env[variable]
     if (fromEnv !== undefined && fromEnv !== '') return parseFrom(`${variable}=${fromEnv} (environment)`, fromEnv, parse)
     if (key !== null && config[key] !== undefined) {
       return parseFrom(`package.json "gatekeep".${key}`, String(config[key]), parse)
@@ -55,10 +62,23 @@ export function resolveDevSettings(flags: DevFlags, env: Env, config: Record<str
     restartDelayMs: pick(flags.restartDelay, 'PROVIDER_RESTART_DELAY_MS', null, parseNonNegativeInteger) ?? delayMs,
     mode: pick(flags.mode, 'PROVIDER_MODE', null, parseChoice(PROVIDER_MODES)) ?? 'ok',
     ttlS: pick(flags.ttl, 'PROVIDER_TTL_S', null, parseNonNegativeInteger) ?? 0,
+    instances: flags.instances ?? 1,
+    store: pick(undefined, null, 'store', parseChoice(STORES)) ?? DEFAULT_SETTINGS.store,
     watch: flags.watch,
   }
-  if (settings.port === settings.providerPort) {
-    throw new UsageError(`the service and the provider cannot share port ${settings.port}; pass --port or --provider-port.`)
+  const { port, providerPort, instances, store } = settings
+  const lastPort = port + instances - 1
+  if (instances > 1 && store !== 'redis') {
+    throw new UsageError(
+      `--instances ${instances} needs a shared store, but this project keeps its key in ${store} (package.json "gatekeep".store); use a project made with \`gatekeep init --store redis\`.`,
+    )
+  }
+  if (lastPort > HIGHEST_PORT) {
+    throw new UsageError(`--instances ${instances} from port ${port} needs ports up to ${lastPort}, above ${HIGHEST_PORT}; pass a lower --port.`)
+  }
+  if (providerPort >= port && providerPort <= lastPort) {
+    const services = instances === 1 ? 'the service' : `the services (ports ${port}-${lastPort})`
+    throw new UsageError(`${services} and the provider cannot share port ${providerPort}; pass --port or --provider-port.`)
   }
   return settings
 }

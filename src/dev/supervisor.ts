@@ -4,7 +4,7 @@ import { interactive } from '../ui.js'
 import { ChangeBatch } from './change-batch.js'
 import { DevProcess, type ChildExit } from './child.js'
 import { listenForKeys } from './keys.js'
-import type { LogView, Source } from './log-view.js'
+import type { LogRecord, LogView, ServiceTag, Source } from './log-view.js'
 import type { StateFile } from './state-file.js'
 import type { Timeline } from './timeline.js'
 import { watchProject, type ProjectWatcher } from './watcher.js'
@@ -20,16 +20,30 @@ const PROVIDER_CRASH_WINDOW_MS = 10_000
 /** Only the mock provider's own files restart it; its client belongs to the service. */
 const PROVIDER_FILE = /^src\/provider\/mock[^/]*\.[cm]?[jt]s$/
 
+/** One instance of the service, on its own port. */
+export interface ServiceInstanceOptions {
+  tag: ServiceTag
+  env: Record<string, string>
+  url: string
+  timeline: Timeline
+}
+
 export interface SupervisorOptions {
   root: string
-  serviceEnv: Record<string, string>
+  /** In port order; each restart restarts them all. */
+  services: ServiceInstanceOptions[]
   providerEnv: Record<string, string>
-  serviceUrl: string
   providerUrl: string
   watch: boolean
   view: LogView
-  timeline: Timeline
   stateFile: StateFile
+}
+
+interface ServiceInstance extends ServiceInstanceOptions {
+  process: DevProcess | null
+  listening: boolean
+  /** Its next process, warm: a restart is a go message, not a cold start. */
+  standby: DevProcess | null
 }
 
 interface Restart {
@@ -44,16 +58,16 @@ function describeExit({ code, signal }: ChildExit): string {
 }
 
 /**
- * Runs the provider and the service side by side and restarts them on changes. The next service
- * process always waits ready (a warm standby), so a restart is a go message, not a cold start.
- * Restarts run one after the other through a queue; quitting bypasses it.
+ * Runs the provider and the service instances side by side and restarts them on changes. Each
+ * instance's next process always waits ready (a warm standby), so a restart is a go message, not
+ * a cold start. Restarts run one after the other through a queue; quitting bypasses it.
  */
 export class Supervisor {
   readonly done: Promise<void>
   readonly #options: SupervisorOptions
-  #service: DevProcess | null = null
-  #serviceListening = false
-  #standby: DevProcess | null = null
+  readonly #services: ServiceInstance[]
+  /** "the service", or "the 3 services": what a restart restarts, in dev's lines. */
+  readonly #servicesName: string
   #provider: DevProcess | null = null
   #providerListening = false
   #providerCrashes: number[] = []
@@ -73,6 +87,8 @@ export class Supervisor {
 
   constructor(options: SupervisorOptions) {
     this.#options = options
+    this.#services = options.services.map((service) => ({ ...service, process: null, listening: false, standby: null }))
+    this.#servicesName = this.#services.length === 1 ? 'the service' : `the ${this.#services.length} services`
     this.done = new Promise((resolve, reject) => {
       this.#finish = (error) => (error ? reject(error) : resolve())
     })
@@ -81,7 +97,7 @@ export class Supervisor {
 
   start(): void {
     const { view, watch, root } = this.#options
-    this.#standby = this.#spawnService()
+    for (const service of this.#services) service.standby = this.#spawnService(service)
     // performance.now() counts from dev's own start: the first "listening after" includes it.
     this.#enqueue({ provider: true, since: 0 })
     if (watch) {
@@ -101,7 +117,7 @@ export class Supervisor {
 
   restart(reason: string): void {
     if (this.#closing) return
-    this.#options.view.gatekeep(`restarting the service: ${reason}`)
+    this.#options.view.gatekeep(`restarting ${this.#servicesName}: ${reason}`)
     this.#enqueue({ provider: false, since: performance.now() })
   }
 
@@ -110,7 +126,7 @@ export class Supervisor {
     if (this.#closing) return
     this.#closing = true
     this.#batch.cancel()
-    this.#options.timeline.stop()
+    for (const service of this.#services) service.timeline.stop()
     this.#releaseKeys()
     await Promise.all([this.#watcher?.close(), ...[...this.#children].map((child) => child.stop())])
     this.#options.stateFile.remove()
@@ -128,23 +144,25 @@ export class Supervisor {
     const providerFile = PROVIDER_FILE.test(file)
     this.#lastChangeAt = performance.now()
     if (this.#batch.add(file)) {
-      this.#options.view.gatekeep(`${file} changed: restarting the ${providerFile ? 'provider and the service' : 'service'}`)
+      this.#options.view.gatekeep(`${file} changed: restarting ${providerFile ? `the provider and ${this.#servicesName}` : this.#servicesName}`)
     }
     this.#batchTouchesProvider ||= providerFile
     // Whatever else comes, the batch restarts these: stopping them now overlaps their shutdown
     // with the debounce instead of adding it to the restart. Not while a restart is under way:
     // the queued one stops what that one starts.
     if (this.#queued === 0) {
-      this.#stopService()
+      this.#stopServices()
       if (providerFile) this.#stopProvider()
     }
   }
 
   #onBatchSettled(files: string[]): void {
     if (files.includes('package.json')) {
-      // Its dependencies may have changed: the standby loaded the old ones.
-      void this.#standby?.stop()
-      this.#standby = null
+      // Its dependencies may have changed: the standbys loaded the old ones.
+      for (const service of this.#services) {
+        void service.standby?.stop()
+        service.standby = null
+      }
     }
     this.#enqueue({ provider: this.#batchTouchesProvider, since: this.#lastChangeAt })
     this.#batchTouchesProvider = false
@@ -161,7 +179,7 @@ export class Supervisor {
 
   async #restart({ provider, since }: Restart): Promise<void> {
     if (this.#closing) return
-    this.#stopService()
+    this.#stopServices()
     if (provider) this.#stopProvider()
     const stopping = this.#stopping
     this.#stopping = []
@@ -173,29 +191,41 @@ export class Supervisor {
       const child = this.#spawnProvider(since)
       if (!(await child.listening) || this.#closing) return // Its exit handler decides what next.
     }
-    const child = this.#standby ?? this.#spawnService()
-    this.#standby = null
-    this.#service = child
-    child.start(path.join(this.#options.root, SERVICE_ENTRY))
-    void child.listening.then((url) => {
-      if (url && this.#service === child) {
-        this.#serviceListening = true
-        this.#writeState()
-        this.#options.view.gatekeep(`service listening on ${this.#options.serviceUrl} after ${Math.round(performance.now() - since)} ms`)
+    const started = this.#services.map((service) => this.#startService(service, since))
+    // Standbys are warmed only once every instance has taken over, not to slow down their start.
+    void Promise.all(started).then(() => {
+      for (const service of this.#services) {
+        if (!this.#closing && service.standby === null) service.standby = this.#spawnService(service)
       }
-      // Warmed only now, not to slow down the start of the one that just took over.
-      if (!this.#closing && this.#standby === null) this.#standby = this.#spawnService()
     })
   }
 
-  #stopService(): void {
-    const child = this.#service
-    if (!child) return
-    this.#service = null
-    this.#serviceListening = false
-    this.#options.timeline.stop()
-    this.#writeState()
-    this.#stopping.push(child.stop())
+  /** Its standby becomes the instance; resolves once it listens or has exited. */
+  #startService(service: ServiceInstance, since: number): Promise<unknown> {
+    const child = service.standby ?? this.#spawnService(service)
+    service.standby = null
+    service.process = child
+    child.start(path.join(this.#options.root, SERVICE_ENTRY))
+    return child.listening.then((url) => {
+      if (!url || service.process !== child) return
+      service.listening = true
+      this.#writeState()
+      this.#options.view.gatekeep(`${service.tag} listening on ${service.url} after ${Math.round(performance.now() - since)} ms`)
+    })
+  }
+
+  #stopServices(): void {
+    let stopped = false
+    for (const service of this.#services) {
+      const child = service.process
+      if (!child) continue
+      service.process = null
+      service.listening = false
+      service.timeline.stop()
+      this.#stopping.push(child.stop())
+      stopped = true
+    }
+    if (stopped) this.#writeState()
   }
 
   #stopProvider(): void {
@@ -207,21 +237,23 @@ export class Supervisor {
     this.#stopping.push(child.stop())
   }
 
-  #spawnService(): DevProcess {
-    const { serviceEnv, view, timeline } = this.#options
-    const child = this.#spawn(serviceEnv, 'service')
+  #spawnService(service: ServiceInstance): DevProcess {
+    const { view } = this.#options
+    const child = this.#spawn(service.env, service.tag, null, (record) => {
+      if (service.process === child) service.timeline.observe(record)
+    })
     void child.exited.then((exit) => {
-      if (this.#standby === child) this.#standby = null
-      if (this.#service !== child) return
-      this.#service = null
-      this.#serviceListening = false
-      timeline.stop()
+      if (service.standby === child) service.standby = null
+      if (service.process !== child) return
+      service.process = null
+      service.listening = false
+      service.timeline.stop()
       this.#writeState()
       if (this.#closing || child.stopRequested) return
       if (child.listenFailure) {
-        this.#fail('service', child)
+        this.#fail(service.tag, child)
       } else {
-        view.warn(`the service ${describeExit(exit)}; waiting for a change to restart it`)
+        view.warn(`the ${service.tag} ${describeExit(exit)}; waiting for a change to restart it`)
       }
     })
     return child
@@ -229,7 +261,7 @@ export class Supervisor {
 
   #spawnProvider(since: number): DevProcess {
     const { root, providerEnv, providerUrl, view } = this.#options
-    const child = this.#spawn(providerEnv, 'provider', path.join(root, PROVIDER_ENTRY))
+    const child = this.#spawn(providerEnv, 'provider', path.join(root, PROVIDER_ENTRY), null)
     this.#provider = child
     void child.listening.then((url) => {
       if (!url || this.#provider !== child) return
@@ -256,21 +288,22 @@ export class Supervisor {
         return
       }
       // The service restarts with it: its handshake was with the provider that is gone.
-      view.warn(`the provider ${describeExit(exit)}; restarting it and the service`)
+      view.warn(`the provider ${describeExit(exit)}; restarting it and ${this.#servicesName}`)
       this.#enqueue({ provider: true, since: now })
     })
     return child
   }
 
-  #spawn(env: Record<string, string>, source: 'service' | 'provider', entry?: string): DevProcess {
-    const { root, view, timeline } = this.#options
-    const child: DevProcess = new DevProcess({
+  /** Without an entry, a standby. `onRecord` gets every pino record it writes. */
+  #spawn(env: Record<string, string>, source: Source, entry: string | null, onRecord: ((record: LogRecord) => void) | null): DevProcess {
+    const { root, view } = this.#options
+    const child = new DevProcess({
       root,
       env,
-      entry,
+      entry: entry ?? undefined,
       onLine: (line, record) => {
         view.child(source, line, record)
-        if (record && this.#service === child) timeline.observe(record)
+        if (record) onRecord?.(record)
       },
     })
     this.#children.add(child)
@@ -297,10 +330,10 @@ export class Supervisor {
 
   #writeState(): void {
     if (this.#closing) return
-    const { stateFile, serviceUrl, providerUrl } = this.#options
+    const { stateFile, providerUrl } = this.#options
     stateFile.write({
       pid: process.pid,
-      services: this.#service && this.#serviceListening ? [{ url: serviceUrl, pid: this.#service.pid }] : [],
+      services: this.#services.flatMap((service) => (service.process && service.listening ? [{ url: service.url, pid: service.process.pid }] : [])),
       provider: this.#provider && this.#providerListening ? { url: providerUrl, pid: this.#provider.pid } : null,
     })
   }

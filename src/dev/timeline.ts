@@ -6,11 +6,13 @@ export function formatSeconds(ms: number): string {
 }
 
 /**
- * gatekeep's own account of the gate, read from the service's log events: pending with the time
- * left, the webhook, open after how long, closed and why.
+ * gatekeep's own account of one service instance's gate, read from its log events: pending with
+ * the time left, the webhook, open after how long, closed and why.
  */
 export class Timeline {
   readonly #view: LogView
+  /** Which instance's gate this tells, among several; null when dev runs one. */
+  readonly #instance: string | null
   /** A line a second while the gate is pending; for a person watching, so on a TTY only. */
   readonly #countdown: boolean
   #timer: NodeJS.Timeout | undefined
@@ -18,9 +20,10 @@ export class Timeline {
   #heldOpenLine: string | null = null
   #heldOpenTimer: NodeJS.Timeout | undefined
 
-  constructor(view: LogView, { countdown }: { countdown: boolean }) {
+  constructor(view: LogView, { countdown, instance }: { countdown: boolean; instance: string | null }) {
     this.#view = view
     this.#countdown = countdown
+    this.#instance = instance
   }
 
   observe(record: LogRecord): void {
@@ -28,14 +31,14 @@ export class Timeline {
     switch (record.event) {
       case 'gate-pending': {
         const etaMs = Number(record.etaMs)
-        this.#view.gatekeep(
+        this.#tell(
           colors.yellow(`gate pending: customer routes answer 503 until the provider calls back, in ${formatSeconds(etaMs)}`),
         )
         this.#startCountdown(etaMs)
         break
       }
       case 'webhook-received':
-        this.#view.gatekeep(record.applied ? 'webhook received' : 'webhook received for an earlier handshake: ignored')
+        this.#tell(record.applied ? 'webhook received' : 'webhook received for an earlier handshake: ignored')
         this.#flushOpen()
         break
       case 'gate-open':
@@ -45,20 +48,20 @@ export class Timeline {
         this.#heldOpenTimer = setTimeout(() => this.#flushOpen(), 50)
         break
       case 'gate-closed':
-        this.#view.gatekeep(colors.yellow(`gate closed: ${String(record.reason)}`))
+        this.#tell(colors.yellow(`gate closed: ${String(record.reason)}`))
         break
       case 'handshake-failed':
         this.stop()
-        this.#view.gatekeep(
+        this.#tell(
           colors.red(`handshake failed (${String(record.reason)}); retrying in ${formatSeconds(Number(record.retryInMs))}`),
         )
         break
       case 'gate-exhausted':
         this.stop()
-        this.#view.gatekeep(colors.red(`the service gave up after ${String(record.attempts)} failed handshakes`))
+        this.#tell(colors.red(`the service gave up after ${String(record.attempts)} failed handshakes`))
         break
       case 'key-refreshed':
-        this.#view.gatekeep('key refreshed before it expired')
+        this.#tell('key refreshed before it expired')
         break
     }
   }
@@ -70,12 +73,16 @@ export class Timeline {
     this.#flushOpen()
   }
 
+  #tell(text: string): void {
+    this.#view.gatekeep(this.#instance === null ? text : `${this.#instance}: ${text}`)
+  }
+
   #flushOpen(): void {
     clearTimeout(this.#heldOpenTimer)
     if (this.#heldOpenLine === null) return
     const line = this.#heldOpenLine
     this.#heldOpenLine = null
-    this.#view.gatekeep(line)
+    this.#tell(line)
   }
 
   #startCountdown(etaMs: number): void {
@@ -85,7 +92,7 @@ export class Timeline {
     this.#timer = setInterval(() => {
       const leftS = Math.round((due - Date.now()) / 1000)
       if (leftS <= 0) this.stop()
-      else this.#view.gatekeep(colors.dim(`gate pending: ${leftS} s left`))
+      else this.#tell(colors.dim(`gate pending: ${leftS} s left`))
     }, 1000)
   }
 }
