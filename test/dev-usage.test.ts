@@ -24,7 +24,7 @@ function assertUntouched(root: string): void {
 test('dev --help lists every flag with examples', TIMEOUT, async (t) => {
   const { code, stdout } = await runGatekeep(['dev', '--help'], { cwd: tempDir(t) })
   assert.equal(code, 0)
-  for (const flag of ['--delay', '--restart-delay', '--port', '--provider-port', '--mode', '--ttl', '--no-watch']) {
+  for (const flag of ['--delay', '--restart-delay', '--port', '--provider-port', '--mode', '--ttl', '--instances', '--no-watch']) {
     assert.match(stdout, new RegExp(flag))
   }
   assert.match(stdout, /Examples:\n\s+\$ gatekeep dev/)
@@ -60,7 +60,7 @@ for (const [args, pattern] of [
   [['--restart-delay', '1.5'], /--restart-delay <ms>.*expected a whole number/],
   [['--ttl', 'x'], /--ttl <s>.*expected a whole number/],
   [['--mode', 'chaos'], /--mode <mode>.*chaos.*ok, reject, never, flaky, bad-signature, wrong-key, slow-data/],
-  [['--instance', '2'], /unknown option '--instance'/],
+  [['--replicas', '2'], /unknown option '--replicas'/],
   [['--port', '3000', '--provider-port', '3000'], /cannot share port 3000/],
 ] as const) {
   test(`refuses ${args.join(' ')} before anything starts: exit 2`, TIMEOUT, async (t) => {

@@ -22,6 +22,28 @@ export function makeDevProject(dir: string): string {
   return dir
 }
 
+/**
+ * Makes a project from `makeDevProject` one that `gatekeep init --store redis` would have made:
+ * the store module swapped (the template holds both stores) and the store named in package.json.
+ */
+export function useRedisStore(root: string): void {
+  const manifestPath = path.join(root, 'package.json')
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { gatekeep: Record<string, unknown> }
+  manifest.gatekeep.store = 'redis'
+  writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`)
+  writeFileSync(path.join(root, 'src', 'store', 'index.ts'), "export { createRedisStore as createStore } from './redis.js'\n")
+}
+
+/** The first of `count` consecutive ports nothing listens on right now. */
+export async function freePortRange(count: number): Promise<number> {
+  for (;;) {
+    const first = await freePort()
+    if (first + count - 1 > 65535) continue
+    const rest = Array.from({ length: count - 1 }, (_, index) => first + 1 + index)
+    if ((await Promise.all(rest.map(portIsFree))).every(Boolean)) return first
+  }
+}
+
 /** A port nothing listens on right now. */
 export async function freePort(): Promise<number> {
   const server = createServer()
@@ -196,6 +218,8 @@ export interface DevSession extends DevRun {
   port: number
   providerPort: number
   baseUrl: string
+  /** One per instance, in port order (baseUrl first). */
+  baseUrls: string[]
   providerUrl: string
   /** dev and every process it has started so far (polled from /proc). */
   pids(): number[]
@@ -203,6 +227,8 @@ export interface DevSession extends DevRun {
 
 export interface DevSessionOptions {
   args?: readonly string[]
+  /** Passed as --instances, on consecutive free ports. */
+  instances?: number
   env?: Record<string, string | undefined>
   /** Changes the project before dev starts. */
   prepare?: (root: string) => void
@@ -212,7 +238,10 @@ export interface DevSessionOptions {
  * `gatekeep dev` in a fresh throwaway project on free ports. Whatever the test does, everything it
  * started is killed and the project removed when the test ends.
  */
-export async function startDevSession(t: TestContext, { args = [], env = {}, prepare }: DevSessionOptions = {}): Promise<DevSession> {
+export async function startDevSession(
+  t: TestContext,
+  { args = [], instances = 1, env = {}, prepare }: DevSessionOptions = {},
+): Promise<DevSession> {
   const root = realpathSync(mkdtempSync(path.join(tmpdir(), 'gatekeep-dev-')))
   const seen = new Set<number>()
   let run: DevRun | null = null
@@ -238,16 +267,20 @@ export async function startDevSession(t: TestContext, { args = [], env = {}, pre
   })
   makeDevProject(root)
   prepare?.(root)
-  const port = await freePort()
-  const providerPort = await freePort()
-  const started = startDev(['--port', String(port), '--provider-port', String(providerPort), ...args], root, env)
+  const port = await freePortRange(instances)
+  let providerPort = await freePort()
+  while (providerPort >= port && providerPort < port + instances) providerPort = await freePort()
+  const instanceArgs = instances === 1 ? [] : ['--instances', String(instances)]
+  const started = startDev(['--port', String(port), '--provider-port', String(providerPort), ...instanceArgs, ...args], root, env)
   run = started
+  const baseUrls = Array.from({ length: instances }, (_, index) => `http://127.0.0.1:${port + index}`)
   return {
     ...started,
     root,
     port,
     providerPort,
     baseUrl: `http://127.0.0.1:${port}`,
+    baseUrls,
     providerUrl: `http://127.0.0.1:${providerPort}`,
     pids: () => {
       remember()
