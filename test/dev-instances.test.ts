@@ -125,6 +125,28 @@ test('a save restarts every instance; the shared key opens them without a new au
   }
 })
 
+test('a crashed instance does not end dev: it is named, the others serve, a save brings it back', TIMEOUT, async (t) => {
+  const dev = await startOpenInstances(t)
+  await dev.waitFor(/watching .+ for changes/)
+  const crashed = readDevState(dev.root)?.services[1]
+  assert.ok(crashed)
+  const mark = dev.output().length
+  process.kill(crashed.pid, 'SIGKILL')
+  await dev.waitFor(/the service#1 was killed by SIGKILL; waiting for a change to restart it/, 10_000, mark)
+  assert.equal(dev.child.exitCode, null, 'dev still runs')
+  assert.deepEqual(readDevState(dev.root)?.services.map((service) => service.url), [dev.baseUrls[0], dev.baseUrls[2]])
+  assert.equal(await readiness(dev.baseUrls[0]!), 200)
+  assert.equal(await readiness(dev.baseUrls[2]!), 200)
+
+  const saved = dev.output().length
+  saveVersionRoute(dev.root, 2)
+  for (let index = 0; index < INSTANCES; index++) {
+    await dev.waitFor(new RegExp(`service#${index}: gate open after`), 15_000, saved)
+  }
+  assert.deepEqual(await Promise.all(dev.baseUrls.map(readiness)), [200, 200, 200])
+  assert.equal(await authorizations(dev.providerUrl), 1)
+})
+
 test('SIGTERM with 3 instances: exit 0, every process gone, every port free', TIMEOUT, async (t) => {
   const dev = await startOpenInstances(t)
   await dev.waitFor(/watching .+ for changes/)
