@@ -183,7 +183,7 @@ export class Supervisor {
     if (provider) this.#stopProvider()
     const stopping = this.#stopping
     this.#stopping = []
-    // The new service listens only once the old one has exited, so its port is free.
+    // The new instances listen only once the old ones have exited, so their ports are free.
     await Promise.all(stopping)
     if (this.#closing) return
 
@@ -201,7 +201,7 @@ export class Supervisor {
   }
 
   /** Its standby becomes the instance; resolves once it listens or has exited. */
-  #startService(service: ServiceInstance, since: number): Promise<unknown> {
+  #startService(service: ServiceInstance, since: number): Promise<void> {
     const child = service.standby ?? this.#spawnService(service)
     service.standby = null
     service.process = child
