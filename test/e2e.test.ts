@@ -43,7 +43,7 @@ async function freePort(): Promise<number> {
   return port
 }
 
-test('packed, installed, initialised, installed again: the new project tests, builds and starts', { timeout: 10 * 60_000 }, async (t) => {
+test('packed, installed, initialised, installed again: the new project tests, builds, starts and runs under dev; a Redis project tests', { timeout: 10 * 60_000 }, async (t) => {
   const scratch = tempDir(t, 'gatekeep-e2e-')
   await run('npm', ['pack', '--pack-destination', scratch, '--ignore-scripts'], repoRoot, 120_000)
   const tarball = path.join(scratch, readdirSync(scratch).find((name) => name.endsWith('.tgz')) as string)
@@ -93,4 +93,42 @@ test('packed, installed, initialised, installed again: the new project tests, bu
   // service closes gracefully; neither may linger.
   process.kill(-(service.pid as number), 'SIGTERM')
   await exited
+
+  // npm run dev: the provider calls back after the delay and the gate opens.
+  const [devPort, providerPort] = [await freePort(), await freePort()]
+  const dev = spawn('npm', ['run', 'dev', '--', '--delay', '300', '--port', String(devPort), '--provider-port', String(providerPort), '--no-watch'], {
+    cwd: project,
+    env: userEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  const devExited = once(dev, 'exit')
+  let devOutput = ''
+  dev.stdout.on('data', (chunk: Buffer) => (devOutput += String(chunk)))
+  dev.stderr.on('data', (chunk: Buffer) => (devOutput += String(chunk)))
+  t.after(async () => {
+    if (dev.exitCode === null) {
+      process.kill(-(dev.pid as number), 'SIGKILL')
+      await devExited
+    }
+  })
+  const deadline = Date.now() + 60_000
+  for (;;) {
+    const ready = await fetch(`http://127.0.0.1:${devPort}/health/ready`).catch(() => null)
+    if (ready?.status === 200) break
+    assert.ok(Date.now() < deadline && dev.exitCode === null, `npm run dev never opened the gate:\n${devOutput}`)
+    await sleep(100)
+  }
+  assert.match(devOutput, /gate open/)
+  process.kill(-(dev.pid as number), 'SIGINT')
+  await devExited
+
+  // A --store redis project: its own tests, the Redis store's included, pass against local Redis.
+  await run(path.join(user, 'node_modules', '.bin', 'gatekeep'), ['init', 'fleet', '--store', 'redis', '--yes'], user, 60_000)
+  const fleet = path.join(user, 'fleet')
+  await run('npm', ['install', '-D', tarball], fleet, 300_000)
+  await run('npm', ['install'], fleet, 300_000)
+  const fleetTests = await run('npm', ['test'], fleet, 300_000)
+  assert.match(fleetTests, /^# fail 0$/m)
+  assert.match(fleetTests, /sharing Redis: exactly one authorization/)
 })

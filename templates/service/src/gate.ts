@@ -73,6 +73,8 @@ export class Gate {
   #lastEtaMs = DEFAULT_ETA_MS
   #stopped = false
   #started = false
+  /** A handshake is due but the store is down; its return resumes it. */
+  #waitingForStore = false
   #callbackUrl = ''
   readonly #authorizeAbort = new AbortController()
   readonly #timers = new Map<'handshake' | 'retry' | 'refresh' | 'expiry', NodeJS.Timeout>()
@@ -85,8 +87,10 @@ export class Gate {
     })
     options.store.onCredential((credential) => this.#open(credential))
     options.store.onAvailabilityChange((available) => {
+      if (!available || !this.#waitingForStore) return
       // Back from an outage: a key may have arrived meanwhile, else the handshake goes on now.
-      if (available && !this.isOpen && this.#started) void this.#resume()
+      this.#waitingForStore = false
+      void this.#resume()
     })
   }
 
@@ -116,10 +120,10 @@ export class Gate {
     await this.#resume()
   }
 
-  /** Opens from a valid stored key (another instance may have fetched it), else runs a handshake. */
+  /** Takes a newer valid stored key (another instance may have fetched it), else runs a handshake. */
   async #resume(): Promise<void> {
     const stored = await this.#options.store.loadCredential().catch(() => null)
-    if (stored && !this.#expired(stored)) {
+    if (stored && !this.#expired(stored) && stored.key !== this.#key) {
       this.#open(stored)
       return
     }
@@ -183,25 +187,47 @@ export class Gate {
 
   async #runHandshake(): Promise<void> {
     if (this.#stopped || this.#authorizing || this.#handshake) return
-    const { store, provider, config, log } = this.#options
+    const { store, config } = this.#options
     this.#clearTimer('retry')
+    // With the store down nobody can hold the claim: wait for it (its return resumes us)
+    // rather than count the outage as a failed handshake.
+    if (!store.available()) {
+      this.#waitingForStore = true
+      return
+    }
     this.#authorizing = true
+    let claimed: boolean
+    let stored: Credential | null = null
     try {
       // The claim outlives the wait for the webhook, so a second instance does not start another.
-      if (!(await store.claimHandshake(config.handshakeTimeoutMs + HANDSHAKE_CLAIM_MARGIN_MS))) {
-        this.#authorizing = false
-        // Another instance runs it and its key reaches us through the store; should that
-        // instance die, its claim expires and one of us takes over at the next look.
-        this.#setTimer('retry', Math.min(config.handshakeTimeoutMs, FOLLOWER_CHECK_MS), () => void this.#runHandshake())
-        return
-      }
+      claimed = await store.claimHandshake(config.handshakeTimeoutMs + HANDSHAKE_CLAIM_MARGIN_MS)
       // Between our last look and the claim, another instance may have fetched a newer key.
-      const stored = await store.loadCredential()
-      if (stored && !this.#expired(stored) && stored.key !== this.#key) {
-        this.#authorizing = false
-        this.#open(stored)
-        return
-      }
+      if (claimed) stored = await store.loadCredential()
+    } catch (error) {
+      this.#authorizing = false
+      this.#options.log.debug({ reason: (error as Error).message }, 'store unreachable; handshake postponed')
+      this.#setTimer('retry', config.backoffBaseMs, () => void this.#runHandshake())
+      return
+    }
+    if (!claimed) {
+      this.#authorizing = false
+      // Another instance runs it and its key reaches us through the store; should that
+      // instance die, its claim expires and one of us takes over at the next look.
+      this.#setTimer('retry', Math.min(config.handshakeTimeoutMs, FOLLOWER_CHECK_MS), () => void this.#runHandshake())
+      return
+    }
+    if (stored && !this.#expired(stored) && stored.key !== this.#key) {
+      this.#authorizing = false
+      this.#open(stored)
+      return
+    }
+    await this.#authorize()
+  }
+
+  /** Asks the provider for a key; holds this instance's claim on the handshake meanwhile. */
+  async #authorize(): Promise<void> {
+    const { store, provider, config, log } = this.#options
+    try {
       this.#options.onHandshake?.('started')
       const { requestId, etaMs } = await provider.authorize(this.#callbackUrl, this.#authorizeAbort.signal)
       if (this.#stopped) return
