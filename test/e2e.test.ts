@@ -2,7 +2,7 @@
 // project, install it, then run its tests, build it and start it. Slow (npm talks to the
 // registry), so it is one test with generous but finite time.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
@@ -32,6 +32,13 @@ async function run(command: string, args: string[], cwd: string, timeoutMs: numb
   const [code] = await once(child, 'exit')
   assert.equal(code, 0, `${command} ${args.join(' ')} failed in ${cwd}:\n${output.slice(-4000)}`)
   return output
+}
+
+/** Kills a detached child's whole process group unless it already ended (by exit or signal). */
+async function killGroup(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  process.kill(-(child.pid as number), 'SIGKILL')
+  await exited
 }
 
 async function freePort(): Promise<number> {
@@ -72,12 +79,7 @@ test('packed, installed, initialised, installed again: the new project tests, bu
   const service = spawn('npm', ['start'], { cwd: project, env: userEnv({ PORT: String(port) }), stdio: 'ignore', detached: true })
   const exited = once(service, 'exit')
   // npm start runs node under a shell: signal the whole group so nothing outlives the test.
-  t.after(async () => {
-    if (service.exitCode === null) {
-      process.kill(-(service.pid as number), 'SIGKILL')
-      await exited
-    }
-  })
+  t.after(() => killGroup(service, exited))
   const live = await (async () => {
     const deadline = Date.now() + 30_000
     for (;;) {
@@ -106,12 +108,7 @@ test('packed, installed, initialised, installed again: the new project tests, bu
   let devOutput = ''
   dev.stdout.on('data', (chunk: Buffer) => (devOutput += String(chunk)))
   dev.stderr.on('data', (chunk: Buffer) => (devOutput += String(chunk)))
-  t.after(async () => {
-    if (dev.exitCode === null) {
-      process.kill(-(dev.pid as number), 'SIGKILL')
-      await devExited
-    }
-  })
+  t.after(() => killGroup(dev, devExited))
   const deadline = Date.now() + 60_000
   for (;;) {
     const ready = await fetch(`http://127.0.0.1:${devPort}/health/ready`).catch(() => null)
