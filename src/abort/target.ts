@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { UsageError } from '../errors.js'
+import { locateProject } from '../project/root.js'
 
 export const DEFAULT_BASE_URL = 'http://127.0.0.1:3000'
 
@@ -14,25 +15,6 @@ export interface Target {
 interface DevSession {
   pid?: unknown
   services?: Array<{ url?: unknown }>
-}
-
-/** The nearest folder at or above `from` whose package.json has a `"gatekeep"` object. */
-export function findProjectRoot(from: string): string | null {
-  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
-    const manifest = path.join(dir, 'package.json')
-    if (existsSync(manifest) && hasGatekeepKey(manifest)) return dir
-    if (path.dirname(dir) === dir) return null
-  }
-}
-
-function hasGatekeepKey(manifest: string): boolean {
-  try {
-    const { gatekeep } = JSON.parse(readFileSync(manifest, 'utf8')) as { gatekeep?: unknown }
-    return typeof gatekeep === 'object' && gatekeep !== null && !Array.isArray(gatekeep)
-  } catch {
-    // A broken package.json belongs to someone else's project; keep looking upward.
-    return false
-  }
 }
 
 function processIsAlive(pid: number): boolean {
@@ -51,9 +33,9 @@ function processIsAlive(pid: number): boolean {
  * is ignored.
  */
 export function devSessionServiceUrl(cwd: string): string | null {
-  const root = findProjectRoot(cwd)
-  if (root === null) return null
-  const file = path.join(root, '.gatekeep', 'dev.json')
+  const project = locateProject(cwd)
+  if (project === null) return null
+  const file = path.join(project.root, '.gatekeep', 'dev.json')
   if (!existsSync(file)) return null
   let session: DevSession
   try {
