@@ -18,7 +18,7 @@ import { tempDir } from './helpers/temp.js'
 import { terminalAvailable } from './helpers/terminal.js'
 
 const TIMEOUT = { timeout: 60_000 }
-const onTerminal = { ...TIMEOUT, skip: terminalAvailable ? false : 'needs util-linux script' }
+const onTerminal = { ...TIMEOUT, skip: terminalAvailable ? false : 'needs a Linux pseudo-terminal (util-linux script)' }
 
 test('keys on a TTY: f calls back now, r restarts, q quits; a countdown; colors', onTerminal, async (t) => {
   const root = makeDevProject(tempDir(t, 'gatekeep-dev-tty-'))

@@ -270,7 +270,7 @@ test('init --help lists every flag and shows examples', { timeout: TIMEOUT }, as
   assert.match(result.stdout, /Examples:\n {2}\$ gatekeep init/)
 })
 
-test('on a terminal, init asks for what is missing', { timeout: TIMEOUT, skip: !terminalAvailable && 'needs util-linux script' }, async (t) => {
+test('on a terminal, init asks for what is missing', { timeout: TIMEOUT, skip: !terminalAvailable && 'needs a Linux pseudo-terminal (util-linux script)' }, async (t) => {
   const cwd = tempDir(t)
   const result = await runInTerminal(['init'], cwd, [
     { waitFor: /Where should the project go\?/, send: 'my api\r' },
@@ -285,7 +285,7 @@ test('on a terminal, init asks for what is missing', { timeout: TIMEOUT, skip: !
   assert.match(result.screen, /npm install/)
 })
 
-test('on a terminal, a cancelled prompt exits 130 and writes nothing', { timeout: TIMEOUT, skip: !terminalAvailable && 'needs util-linux script' }, async (t) => {
+test('on a terminal, a cancelled prompt exits 130 and writes nothing', { timeout: TIMEOUT, skip: !terminalAvailable && 'needs a Linux pseudo-terminal (util-linux script)' }, async (t) => {
   const cwd = tempDir(t)
   const result = await runInTerminal(['init'], cwd, [{ waitFor: /Where should the project go\?/, send: '\x03' }])
   assert.equal(result.code, 130, result.screen)

@@ -1,9 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { binPath } from './gatekeep.js'
 
-/** util-linux `script` gives the CLI a real pseudo-terminal; other systems skip these tests. */
-export const terminalAvailable =
-  process.platform === 'linux' && spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0
+/**
+ * util-linux `script` gives the CLI a real pseudo-terminal. Every Linux has it (CI runs on
+ * Linux), so there a missing `script` fails these tests rather than skipping them; only other
+ * systems skip them.
+ */
+export const terminalAvailable = process.platform === 'linux'
+if (terminalAvailable && spawnSync('script', ['--version'], { stdio: 'ignore' }).status !== 0) {
+  throw new Error('the terminal tests need util-linux `script` (Debian: bsdutils)')
+}
 
 export interface Exchange {
   /** Wait until the screen shows this... */
