@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
+import { freePort } from '../test/helpers/dev.js'
 
 export interface Load {
   requestsPerSecond: number
@@ -19,14 +19,6 @@ export interface Contender {
 
 const TSX = import.meta.resolve('tsx')
 
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
 
 async function start(contender: Contender): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort()

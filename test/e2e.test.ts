@@ -5,12 +5,12 @@ import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import path from 'node:path'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { repoRoot } from './helpers/gatekeep.js'
 import { tempDir } from './helpers/temp.js'
+import { freePort } from './helpers/dev.js'
 
 /**
  * The environment of a shell a user opened: none of the variables npm sets for `npm test`, and
@@ -41,14 +41,6 @@ async function killGroup(child: ChildProcess, exited: Promise<unknown>): Promise
   await exited
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
 
 test('packed, installed, initialised, installed again: the new project tests, builds, starts and runs under dev; a Redis project tests', { timeout: 10 * 60_000 }, async (t) => {
   const scratch = tempDir(t, 'gatekeep-e2e-')

@@ -72,7 +72,6 @@ export class Gate {
   #retryAt = 0
   #lastEtaMs = DEFAULT_ETA_MS
   #stopped = false
-  #started = false
   /** A handshake is due but the store is down; its return resumes it. */
   #waitingForStore = false
   #callbackUrl = ''
@@ -116,7 +115,6 @@ export class Gate {
   async start(callbackUrl: string): Promise<void> {
     this.#callbackUrl = callbackUrl
     this.#closedAt = Date.now()
-    this.#started = true
     await this.#resume()
   }
 

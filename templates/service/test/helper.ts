@@ -1,4 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
 import { Writable } from 'node:stream'
 import type { TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -101,6 +103,16 @@ export async function startService(
   const server = await build(t, { ...options, env: { PROVIDER_URL: providerUrl, ...options.env } })
   const url = await server.listen({ port: 0, host: '127.0.0.1' })
   return { server, url }
+}
+
+/** A loopback port nothing listens on right now (for child processes that need one up front). */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, 'close')
+  return port
 }
 
 /** Polls until `check` returns a truthy value; the test's own timeout bounds the wait too. */

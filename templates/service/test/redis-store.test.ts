@@ -4,13 +4,12 @@ import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { createRedisStore } from '../src/store/redis.js'
-import { LogCapture, signedHeaders, startProvider, startService, waitFor, type RunningProvider } from './helper.js'
+import { freePort, LogCapture, signedHeaders, startProvider, startService, waitFor, type RunningProvider } from './helper.js'
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 
@@ -119,14 +118,6 @@ test('one refresh before expiry, for every instance', { timeout: 20_000 }, async
   assert.equal(new Set(instances.map(({ server }) => server.gate.key)).size, 1)
 })
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
 
 /** A redis-server of the test's own, to stop and start at will. */
 async function startRedis(t: TestContext, port: number): Promise<ChildProcess> {

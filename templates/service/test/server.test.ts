@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { after, test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool, request } from 'undici'
-import { SECRET, waitFor } from './helper.js'
+import { freePort, SECRET, waitFor } from './helper.js'
 
 // Resolved here, so a child running in a bare temp dir still finds the loader.
 const TSX = import.meta.resolve('tsx')
@@ -20,14 +20,6 @@ const PROVIDER_ENTRY = new URL('../src/provider/mock-server.ts', import.meta.url
 const isolatedDir = mkdtempSync(join(tmpdir(), 'gatekeep-cwd-'))
 after(() => rmSync(isolatedDir, { recursive: true, force: true }))
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
 
 interface Child {
   process: ChildProcess
