@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
@@ -20,9 +20,14 @@ export interface Contender {
 const TSX = import.meta.resolve('tsx')
 
 
+// Servers on one core, the load generator (this process) on the other: otherwise where the
+// scheduler happens to put each process swings a run by ±20% on this 2-core machine.
+const SERVER_CORE = '1'
+const LOAD_CORE = '0'
+
 async function start(contender: Contender): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', TSX, ...contender.args], {
+  const child = spawn('taskset', ['-c', SERVER_CORE, process.execPath, '--import', TSX, ...contender.args], {
     env: { PATH: process.env.PATH, ...contender.env, PORT: String(port) },
     // Logs go to /dev/null for every contender alike.
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -59,25 +64,27 @@ export function median(values: number[]): number {
 }
 
 /**
- * Loads two servers in alternating rounds (A B A B ...), each round against a warm process, so
- * that the machine's noise falls on both alike; returns the medians.
+ * Loads two servers in alternating rounds, each round with a fresh pair of processes (one
+ * process's JIT and memory layout can be luckier than another's, by as much as the effect
+ * measured), so that the machine's noise falls on both alike; returns the medians.
  */
-export async function compare(a: Contender, b: Contender, { rounds = 5, durationS = 3 } = {}) {
-  const servers = [await start(a), await start(b)]
-  try {
-    for (const { url } of servers) await load(url, 1) // warm up: JIT, connection pools
-    const results: [Load[], Load[]] = [[], []]
-    for (let round = 0; round < rounds; round += 1) {
+export async function compare(a: Contender, b: Contender, { rounds = 7, durationS = 2 } = {}) {
+  spawnSync('taskset', ['-cp', LOAD_CORE, String(process.pid)], { stdio: 'ignore' })
+  const results: [Load[], Load[]] = [[], []]
+  for (let round = 0; round < rounds; round += 1) {
+    const servers = [await start(a), await start(b)]
+    try {
+      for (const { url } of servers) await load(url, 1) // warm up: JIT, connection pools
       // Alternate who goes first, so neither always runs on a machine the other just heated.
       const order = round % 2 === 0 ? [0, 1] : [1, 0]
       for (const index of order) results[index as 0 | 1].push(await load(servers[index]!.url, durationS))
+    } finally {
+      await Promise.all(servers.map(({ child }) => stop(child)))
     }
-    const summary = (loads: Load[]) => ({
-      requestsPerSecond: median(loads.map((entry) => entry.requestsPerSecond)),
-      p99Ms: median(loads.map((entry) => entry.p99Ms)),
-    })
-    return { a: summary(results[0]), b: summary(results[1]) }
-  } finally {
-    await Promise.all(servers.map(({ child }) => stop(child)))
   }
+  const summary = (loads: Load[]) => ({
+    requestsPerSecond: median(loads.map((entry) => entry.requestsPerSecond)),
+    p99Ms: median(loads.map((entry) => entry.p99Ms)),
+  })
+  return { a: summary(results[0]), b: summary(results[1]) }
 }

@@ -11,10 +11,20 @@ export interface AbortRecord {
   cancelled: boolean | null
 }
 
-interface AbortState {
-  controller: AbortController
-  downstreamInFlight: number
-  record: AbortRecord | null
+/** Per watched request. The controller is made on first use: most requests never need one. */
+class AbortState {
+  #controller: AbortController | null = null
+  downstreamInFlight = 0
+  record: AbortRecord | null = null
+
+  get signal(): AbortSignal {
+    this.#controller ??= new AbortController()
+    return this.#controller.signal
+  }
+
+  abort(): void {
+    this.#controller?.abort()
+  }
 }
 
 declare module 'fastify' {
@@ -61,7 +71,7 @@ export default fp(
     fastify.decorateRequest('abortState', null)
     fastify.decorateRequest('abortSignal', {
       getter() {
-        return this.abortState?.controller.signal ?? NEVER_ABORTED
+        return this.abortState?.signal ?? NEVER_ABORTED
       },
     })
     fastify.decorateRequest('downstream', async function downstream<T>(
@@ -72,7 +82,7 @@ export default fp(
       if (state === null) return call(NEVER_ABORTED)
       state.downstreamInFlight += 1
       try {
-        return await call(state.controller.signal)
+        return await call(state.signal)
       } catch (error) {
         if (state.record) state.record.cancelled = true
         throw error
@@ -82,10 +92,10 @@ export default fp(
     })
 
     const watch: onRequestHookHandler = function watchForAbort(request, reply, done) {
-      const state: AbortState = { controller: new AbortController(), downstreamInFlight: 0, record: null }
+      const state = new AbortState()
       request.abortState = state
       const response = reply.raw
-      response.once('close', () => {
+      response.on('close', () => {
         if (response.writableFinished) return
         const record: AbortRecord = {
           requestId: request.id,
@@ -98,7 +108,7 @@ export default fp(
         if (records.size > MAX_RECORDS) records.delete(records.keys().next().value as string)
         clientAborts.inc()
         request.log.info({ event: 'client-abort', downstreamInFlight: state.downstreamInFlight }, 'client hung up before the response finished')
-        state.controller.abort()
+        state.abort()
       })
       done()
     }
