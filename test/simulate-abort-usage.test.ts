@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { unusedPort } from './helpers/abort-target.js'
+import { freePort } from './helpers/dev.js'
 import { repoRoot, runGatekeep } from './helpers/gatekeep.js'
 import { tempDir } from './helpers/temp.js'
 
@@ -11,7 +11,7 @@ const cwd = repoRoot
 
 describe('gatekeep simulate-abort: wrong calls exit 2 with one line', { concurrency: true }, () => {
   test('an unreachable target', { timeout: 20_000 }, async () => {
-    const url = `http://127.0.0.1:${await unusedPort()}`
+    const url = `http://127.0.0.1:${await freePort()}`
     const run = await runGatekeep(['simulate-abort', '--url', url], { cwd })
     assert.equal(run.code, 2)
     assert.match(run.stderr, new RegExp(`^error: nothing answers at ${url} \\(ECONNREFUSED\\): start it with \`npm run dev\` or point --url at it\\.\\n$`))
@@ -22,7 +22,7 @@ describe('gatekeep simulate-abort: wrong calls exit 2 with one line', { concurre
     writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'my-service', gatekeep: {} }))
     mkdirSync(path.join(project, '.gatekeep'))
     const deadPid = spawnSync(process.execPath, ['-e', '0']).pid
-    const staleUrl = `http://127.0.0.1:${await unusedPort()}`
+    const staleUrl = `http://127.0.0.1:${await freePort()}`
     const session = { pid: deadPid, services: [{ url: staleUrl, pid: deadPid }], provider: null }
     writeFileSync(path.join(project, '.gatekeep', 'dev.json'), JSON.stringify(session))
 

@@ -16,9 +16,6 @@ export class Timeline {
   /** A line a second while the gate is pending; for a person watching, so on a TTY only. */
   readonly #countdown: boolean
   #timer: NodeJS.Timeout | undefined
-  /** "gate open", held until the webhook that opened it is told: the service logs it first. */
-  #heldOpenLine: string | null = null
-  #heldOpenTimer: NodeJS.Timeout | undefined
 
   constructor(view: LogView, { countdown, instance }: { countdown: boolean; instance: string | null }) {
     this.#view = view
@@ -27,7 +24,6 @@ export class Timeline {
   }
 
   observe(record: LogRecord): void {
-    if (record.event !== 'webhook-received') this.#flushOpen()
     switch (record.event) {
       case 'gate-pending': {
         const etaMs = Number(record.etaMs)
@@ -38,14 +34,14 @@ export class Timeline {
         break
       }
       case 'webhook-received':
-        this.#tell(record.applied ? 'webhook received' : 'webhook received for an earlier handshake: ignored')
-        this.#flushOpen()
+        this.#tell('webhook received')
+        break
+      case 'webhook-ignored':
+        this.#tell('webhook for an earlier handshake: ignored')
         break
       case 'gate-open':
         this.stop()
-        this.#heldOpenLine = colors.green(`gate open after ${formatSeconds(Number(record.elapsedMs))}: customer routes are served`)
-        // Opened without a webhook (a key from a shared store): nothing else comes.
-        this.#heldOpenTimer = setTimeout(() => this.#flushOpen(), 50)
+        this.#tell(colors.green(`gate open after ${formatSeconds(Number(record.elapsedMs))}: customer routes are served`))
         break
       case 'gate-closed':
         this.#tell(colors.yellow(`gate closed: ${String(record.reason)}`))
@@ -70,19 +66,10 @@ export class Timeline {
   stop(): void {
     clearInterval(this.#timer)
     this.#timer = undefined
-    this.#flushOpen()
   }
 
   #tell(text: string): void {
     this.#view.gatekeep(this.#instance === null ? text : `${this.#instance}: ${text}`)
-  }
-
-  #flushOpen(): void {
-    clearTimeout(this.#heldOpenTimer)
-    if (this.#heldOpenLine === null) return
-    const line = this.#heldOpenLine
-    this.#heldOpenLine = null
-    this.#tell(line)
   }
 
   #startCountdown(etaMs: number): void {

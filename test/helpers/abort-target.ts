@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import type { TestContext } from 'node:test'
 import { request } from 'undici'
@@ -119,15 +118,6 @@ export async function startTarget(t: TestContext, options: TargetOptions = {}): 
       return (await response.body.json()) as ProviderStats
     },
   }
-}
-
-/** A loopback port nothing listens on (it was free a moment ago). */
-export async function unusedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 /** The log lines of one event, e.g. `client-abort`. */

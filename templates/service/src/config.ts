@@ -63,8 +63,11 @@ export function readInteger(env: Env, name: string, fallback: number, min: numbe
   return value
 }
 
-export function readUrl(env: Env, name: string, fallback: string): string {
+export function readUrl(env: Env, name: string, fallback: string): string
+export function readUrl(env: Env, name: string, fallback: null): string | null
+export function readUrl(env: Env, name: string, fallback: string | null): string | null {
   const raw = env[name] || fallback
+  if (raw === null) return null
   let url: URL
   try {
     url = new URL(raw)
@@ -140,7 +143,7 @@ export function loadConfig(env: Env = process.env): Config {
     port,
     host: env.HOST || '127.0.0.1',
     providerUrl: readUrl(env, 'PROVIDER_URL', 'http://127.0.0.1:4000'),
-    publicUrl: env.PUBLIC_URL ? readUrl(env, 'PUBLIC_URL', env.PUBLIC_URL) : null,
+    publicUrl: readUrl(env, 'PUBLIC_URL', null),
     webhookSecret: readWebhookSecret(env),
     logLevel: readChoice(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     providerTimeoutMs: readInteger(env, 'PROVIDER_TIMEOUT_MS', 5000, 1),

@@ -101,7 +101,7 @@ export class Gate {
   status(): GateStatus {
     if (this.isOpen) return { open: true }
     const reason = this.#options.store.available() ? this.#reason : 'store-unavailable'
-    return { open: false, reason, retryInMs: this.#retryInMs() }
+    return { open: false, reason, retryInMs: this.retryInMs() }
   }
 
   storeAvailable(): boolean {
@@ -159,7 +159,8 @@ export class Gate {
     return credential.expiresAt !== null && credential.expiresAt <= Date.now()
   }
 
-  #retryInMs(): number {
+  /** How long until the gate is expected to open; meaningful while it is closed. */
+  retryInMs(): number {
     const now = Date.now()
     if (this.#handshake) {
       const left = this.#handshake.etaAt - now

@@ -24,9 +24,8 @@ export function delay<Options extends Record<string, unknown>>(routes: FastifyPl
         done()
         return
       }
-      const gate = this.gate.status()
       // Replying without calling done() ends the request here: nothing behind the gate runs.
-      replyUnavailable(reply, gate.open ? PROCESS_RETRY_MS : gate.retryInMs)
+      replyUnavailable(reply, this.gate.isOpen ? PROCESS_RETRY_MS : this.gate.retryInMs())
     })
     fastify.addHook('onRequest', fastify.aborts.watch)
     // This scope already carries the prefix; passing it on again would apply it twice.

@@ -18,8 +18,7 @@ async function serveData(request: FastifyRequest, reply: FastifyReply) {
   const key = gate.key
   if (key === null) {
     // The gate closed after this request passed it (the key expired or was rejected).
-    const status = gate.status()
-    return replyUnavailable(reply, status.open ? 0 : status.retryInMs)
+    return replyUnavailable(reply, gate.retryInMs())
   }
   try {
     await request.downstream((signal) => provider.fetchData(key, signal))
@@ -32,8 +31,7 @@ async function serveData(request: FastifyRequest, reply: FastifyReply) {
     if (!(error instanceof ProviderError)) throw error
     if (error.kind === 'unauthorized') {
       gate.rejectKey(key)
-      const status = gate.status()
-      return replyUnavailable(reply, status.open ? 0 : status.retryInMs)
+      return replyUnavailable(reply, gate.retryInMs())
     }
     request.log.error({ event: 'provider-failed', kind: error.kind, reason: error.message }, 'provider call failed')
     return reply.code(error.kind === 'timeout' ? 504 : 502).send({ customer: null, error: true })

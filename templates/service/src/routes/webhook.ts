@@ -85,6 +85,8 @@ export default async function webhookRoutes(fastify: FastifyInstance, { secret }
       return reply.code(400).send({ error: 'webhook body must be {"requestId","magicKey","expiresIn"?}' })
     }
 
+    // Logged before it is applied, so the log reads in order: received, then the gate opening.
+    request.log.info({ event: 'webhook-received', requestId: payload.requestId }, 'webhook received')
     let outcome: Awaited<ReturnType<typeof fastify.gate.acceptWebhook>>
     try {
       outcome = await fastify.gate.acceptWebhook(payload)
@@ -98,10 +100,9 @@ export default async function webhookRoutes(fastify: FastifyInstance, { secret }
       return reply.code(409).send({ error: 'handshake not registered yet; deliver again' })
     }
     remember(id)
-    request.log.info(
-      { event: 'webhook-received', requestId: payload.requestId, applied: outcome === 'opened' },
-      outcome === 'opened' ? 'webhook received: key accepted' : 'webhook received for a handshake no longer in flight; ignored',
-    )
+    if (outcome === 'stale') {
+      request.log.info({ event: 'webhook-ignored', requestId: payload.requestId }, 'webhook for a handshake no longer in flight; ignored')
+    }
     return { received: true, applied: outcome === 'opened' }
   })
 }
