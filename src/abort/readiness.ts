@@ -9,13 +9,15 @@ interface NotReady {
   status?: unknown
   reason?: unknown
   retryInMs?: unknown
+  lastError?: unknown
 }
 
 /** The reason a 503 from `/health/ready` gives, as one phrase. */
 function describeNotReady(body: unknown): string {
-  const { reason, retryInMs } = (body ?? {}) as NotReady
+  const { reason, retryInMs, lastError } = (body ?? {}) as NotReady
   if (typeof reason !== 'string') return 'it answered 503 without a reason'
-  return typeof retryInMs === 'number' ? `${reason} (it expects to be ready in ${retryInMs} ms)` : reason
+  const why = typeof lastError === 'string' ? `${reason}, last error ${lastError}` : reason
+  return typeof retryInMs === 'number' ? `${why} (it expects to be ready in ${retryInMs} ms)` : why
 }
 
 /**

@@ -1,11 +1,23 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { GateConfig } from './config.js'
-import type { Authorization } from './provider/client.js'
+import { ProviderError, type Authorization } from './provider/client.js'
 import type { Credential, GateStore, Handshake } from './store/types.js'
 
 export type ClosedReason = 'gate-pending' | 'gate-failed' | 'key-expired' | 'key-rejected' | 'store-unavailable'
 
-export type GateStatus = { open: true } | { open: false; reason: ClosedReason; retryInMs: number }
+/** Why the last handshake failed, as readiness reports it. */
+export type HandshakeError = 'provider-error' | 'timeout' | 'key-rejected'
+
+export type GateStatus =
+  | { open: true }
+  | {
+      open: false
+      reason: ClosedReason
+      retryInMs: number
+      /** After a failure: the handshake attempt under way (gate-pending) or the one that failed (gate-failed). */
+      attempt?: number
+      lastError?: HandshakeError
+    }
 
 /** What became of a verified webhook. */
 export type WebhookOutcome =
@@ -69,6 +81,12 @@ export class Gate {
   #handshake: Handshake | null = null
   #authorizing = false
   #failures = 0
+  #lastError: HandshakeError | null = null
+  /** Failures before the key now held; they count again if the provider rejects that key unused. */
+  #failuresBeforeKey = 0
+  /** Whether the provider has accepted the key now held at least once. */
+  #keyProven = false
+  #exhausted = false
   #retryAt = 0
   #lastEtaMs = DEFAULT_ETA_MS
   #stopped = false
@@ -100,8 +118,14 @@ export class Gate {
 
   status(): GateStatus {
     if (this.isOpen) return { open: true }
-    const reason = this.#options.store.available() ? this.#reason : 'store-unavailable'
-    return { open: false, reason, retryInMs: this.retryInMs() }
+    // Closed with the store down, no handshake can run here and no key can arrive.
+    if (!this.#options.store.available()) return { open: false, reason: 'store-unavailable', retryInMs: this.retryInMs() }
+    const status: GateStatus = { open: false, reason: this.#reason, retryInMs: this.retryInMs() }
+    if (this.#failures > 0 && (this.#reason === 'gate-pending' || this.#reason === 'gate-failed')) {
+      status.attempt = this.#reason === 'gate-pending' && !this.#exhausted ? this.#failures + 1 : this.#failures
+      if (this.#lastError !== null) status.lastError = this.#lastError
+    }
+    return status
   }
 
   storeAvailable(): boolean {
@@ -137,22 +161,35 @@ export class Gate {
 
   async acceptWebhook(payload: WebhookPayload): Promise<WebhookOutcome> {
     const { store } = this.#options
-    const handshake = await store.getHandshake()
-    if (handshake?.requestId !== payload.requestId) {
+    if (!(await store.takeHandshake(payload.requestId))) {
       return this.#authorizing ? 'early' : 'stale'
     }
-    await store.setHandshake(null)
     const expiresAt = payload.expiresIn === undefined ? null : Date.now() + payload.expiresIn * 1000
     await store.saveCredential({ key: payload.magicKey, expiresAt, requestId: payload.requestId })
     return 'opened'
   }
 
-  /** The provider answered 401 to this key: close and fetch a new one. */
+  /** The provider served a call with this key: a later rejection of it is not the handshake's fault. */
+  confirmKey(key: string): void {
+    if (key === this.#key) this.#keyProven = true
+  }
+
+  /**
+   * The provider answered 401 to this key: close and fetch a new one. A key it rejects before
+   * serving a single call with it means the handshake itself failed: it counts towards
+   * GATE_MAX_ATTEMPTS and the next one waits out the backoff, so a provider that rejects every
+   * key is not hammered. Concurrent 401s for one key close the gate once.
+   */
   rejectKey(key: string): void {
     if (this.#key !== key) return
     this.#quietly(this.#options.store.discardCredential(key))
     this.#close('key-rejected')
-    void this.#runHandshake()
+    if (this.#keyProven) {
+      void this.#runHandshake()
+      return
+    }
+    this.#failures = this.#failuresBeforeKey
+    this.#fail('key-rejected', new Error('the provider rejected the key it had just issued'))
   }
 
   #expired(credential: Credential): boolean {
@@ -228,6 +265,8 @@ export class Gate {
     const { store, provider, config, log } = this.#options
     try {
       this.#options.onHandshake?.('started')
+      // From now on readiness tells of this attempt, not of the failure or the close before it.
+      this.#reason = 'gate-pending'
       const { requestId, etaMs } = await provider.authorize(this.#callbackUrl, this.#authorizeAbort.signal)
       if (this.#stopped) return
       this.#handshake = { requestId, etaAt: Date.now() + etaMs }
@@ -235,24 +274,29 @@ export class Gate {
       await store.setHandshake(this.#handshake)
       this.#authorizing = false
       this.#setTimer('handshake', config.handshakeTimeoutMs, () =>
-        this.#fail(new Error(`no webhook within ${config.handshakeTimeoutMs} ms`)),
+        this.#fail('timeout', new Error(`no webhook within ${config.handshakeTimeoutMs} ms`)),
       )
       log.info({ event: 'gate-pending', requestId, etaMs }, `handshake started; the provider expects to call back in ${etaMs} ms`)
     } catch (error) {
       this.#authorizing = false
-      if (!this.#stopped) this.#fail(error as Error)
+      if (this.#stopped) return
+      const timedOut = error instanceof ProviderError && error.kind === 'timeout'
+      this.#fail(timedOut ? 'timeout' : 'provider-error', error as Error)
     }
   }
 
-  #fail(error: Error): void {
+  #fail(cause: HandshakeError, error: Error): void {
     const { store, config, log } = this.#options
     this.#clearTimer('handshake')
+    // Only our own record: after a rejected key, another instance's handshake may be under way.
+    if (this.#handshake) this.#quietly(store.setHandshake(null))
     this.#handshake = null
-    this.#quietly(store.setHandshake(null))
     this.#quietly(store.releaseHandshake())
     this.#failures += 1
+    this.#lastError = cause
     this.#options.onHandshake?.('failed')
     if (config.maxAttempts > 0 && this.#failures >= config.maxAttempts) {
+      this.#exhausted = true
       if (!this.isOpen) this.#reason = 'gate-failed'
       log.error({ event: 'gate-exhausted', attempts: this.#failures, reason: error.message }, 'handshake failed too many times; giving up')
       this.#giveUp(error)
@@ -262,7 +306,7 @@ export class Gate {
     this.#retryAt = Date.now() + delayMs
     if (!this.isOpen) this.#reason = 'gate-failed'
     log.warn(
-      { event: 'handshake-failed', attempt: this.#failures, retryInMs: delayMs, reason: error.message },
+      { event: 'handshake-failed', attempt: this.#failures, retryInMs: delayMs, cause, reason: error.message },
       `handshake failed (${error.message}); retrying in ${delayMs} ms`,
     )
     this.#setTimer('retry', delayMs, () => void this.#runHandshake())
@@ -278,7 +322,10 @@ export class Gate {
       this.#handshake = null
       this.#quietly(store.releaseHandshake())
     }
+    this.#failuresBeforeKey = this.#failures
     this.#failures = 0
+    this.#lastError = null
+    this.#keyProven = false
     this.#retryAt = 0
     const wasOpen = this.isOpen
     this.#key = credential.key

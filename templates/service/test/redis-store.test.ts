@@ -8,6 +8,7 @@ import { test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
+import { request } from 'undici'
 import { createRedisStore } from '../src/store/redis.js'
 import { freePort, LogCapture, signedHeaders, startProvider, startService, waitFor, type RunningProvider } from './helper.js'
 
@@ -119,6 +120,144 @@ test('one refresh before expiry, for every instance', { timeout: 20_000 }, async
 })
 
 
+test('malformed messages on the credential channel are logged once each and ignored: nobody crashes, the gate stays closed', { timeout: 20_000 }, async (t) => {
+  const uncaught: unknown[] = []
+  const onUncaught = (error: unknown) => uncaught.push(error)
+  process.on('uncaughtException', onUncaught)
+  t.after(() => process.off('uncaughtException', onUncaught))
+  const provider = await startProvider(t, { mode: 'never' })
+  const namespace = namespaceFor(t)
+  const instance = await startInstance(t, provider, namespace)
+  await waitFor(() => instance.logs.events('gate-pending').length > 0, { what: 'a handshake' })
+  const publisher = new Redis(REDIS_URL)
+  t.after(() => publisher.quit())
+
+  const secretKey = `mk_${randomUUID()}`
+  const valid = { key: secretKey, expiresAt: null, requestId: 'req_1' }
+  const malformed = [
+    'not json',
+    'null',
+    '{}',
+    '[]',
+    `"${secretKey}"`,
+    JSON.stringify({ ...valid, key: '' }),
+    JSON.stringify({ ...valid, key: 42 }),
+    JSON.stringify({ ...valid, key: 'k'.repeat(5000) }),
+    JSON.stringify({ ...valid, requestId: '' }),
+    JSON.stringify({ key: secretKey, expiresAt: null }),
+    JSON.stringify({ ...valid, expiresAt: 'soon' }),
+    JSON.stringify({ ...valid, expiresAt: 1e300 }),
+  ]
+  // Each one twice in a row: the second is the same bad value and is not logged again.
+  for (const message of malformed) {
+    assert.equal(await publisher.publish(`${namespace}:gate:credential`, message), 1)
+    await publisher.publish(`${namespace}:gate:credential`, message)
+  }
+  await waitFor(() => instance.logs.events('store-malformed').length === malformed.length, { what: 'a warning per malformed message' })
+  // Messages arrive in order: once this last one is seen, every duplicate before it was too.
+  await publisher.publish(`${namespace}:gate:credential`, 'still not json')
+  await waitFor(() => instance.logs.events('store-malformed').length === malformed.length + 1, { what: 'the last warning' })
+
+  assert.deepEqual(uncaught, [])
+  assert.equal(instance.server.gate.isOpen, false)
+  assert.equal((await instance.server.inject('/health/live')).statusCode, 200)
+  assert.equal((await readiness(instance)).reason, 'gate-pending')
+  const warnings = instance.logs.events('store-malformed')
+  assert.ok(warnings.every((entry) => entry.level === 40 && entry.source === 'channel'))
+  assert.ok(instance.logs.lines.every((line) => !line.includes(secretKey)), 'the key is never logged')
+})
+
+for (const { what, stored } of [
+  { what: 'not JSON', stored: 'not json' },
+  { what: 'an empty key', stored: JSON.stringify({ key: '', expiresAt: null, requestId: 'req_1' }) },
+]) {
+  test(`a stored credential with ${what} is logged once and ignored: the instance runs its own handshake`, { timeout: 20_000 }, async (t) => {
+    const provider = await startProvider(t)
+    const namespace = namespaceFor(t)
+    const redis = new Redis(REDIS_URL)
+    t.after(() => redis.quit())
+    await redis.set(`${namespace}:gate:credential`, stored)
+
+    const instance = await startInstance(t, provider, namespace)
+    await waitFor(() => instance.server.gate.isOpen, { what: 'the gate to open' })
+    assert.ok(instance.server.gate.key, 'opened with the key of its own handshake')
+    assert.equal((await provider.stats()).authorizations, 1)
+    // Read at start and again once the handshake is claimed: warned about once.
+    assert.deepEqual(
+      instance.logs.events('store-malformed').map((entry) => entry.source),
+      ['credential'],
+    )
+  })
+}
+
+test('a malformed stored handshake is logged once and ignored: its webhooks are acknowledged, not applied', { timeout: 20_000 }, async (t) => {
+  const provider = await startProvider(t, { mode: 'never' })
+  const namespace = namespaceFor(t)
+  const instance = await startInstance(t, provider, namespace)
+  await waitFor(() => instance.logs.events('gate-pending').length > 0, { what: 'a handshake' })
+  const requestId = instance.logs.events('gate-pending')[0]?.requestId as string
+  const redis = new Redis(REDIS_URL)
+  t.after(() => redis.quit())
+
+  const send = async () => {
+    const body = JSON.stringify({ requestId, magicKey: 'mk_tampered', expiresIn: 60 })
+    const response = await instance.server.inject({ method: 'POST', url: '/webhook', payload: body, headers: signedHeaders(body) })
+    return { statusCode: response.statusCode, body: response.json() }
+  }
+  const acknowledged = { statusCode: 200, body: { received: true, applied: false } }
+  for (const stored of ['not json', JSON.stringify({ requestId, etaAt: 'soon' })]) {
+    await redis.set(`${namespace}:gate:handshake`, stored, 'PX', 60_000)
+    assert.deepEqual(await send(), acknowledged)
+    assert.deepEqual(await send(), acknowledged)
+  }
+  assert.equal(instance.server.gate.isOpen, false)
+  assert.deepEqual(
+    instance.logs.events('store-malformed').map((entry) => entry.source),
+    ['handshake', 'handshake'],
+  )
+})
+
+test('four concurrent webhooks for one handshake, two to each of two instances: exactly one is applied', { timeout: 20_000 }, async (t) => {
+  const provider = await startProvider(t, { mode: 'never' })
+  const instances = await startInstances(t, 2, provider, namespaceFor(t))
+  const holder = await waitFor(() => instances.find(({ logs }) => logs.events('gate-pending').length > 0), { what: 'a handshake' })
+  const requestId = holder.logs.events('gate-pending')[0]?.requestId as string
+
+  const answers = await Promise.all(
+    [0, 1, 2, 3].map(async (index) => {
+      const magicKey = `mk_race_${index}`
+      const body = JSON.stringify({ requestId, magicKey, expiresIn: 60 })
+      const { server } = instances[index % 2] as Instance
+      const response = await server.inject({ method: 'POST', url: '/webhook', payload: body, headers: signedHeaders(body) })
+      assert.equal(response.statusCode, 200)
+      return { magicKey, body: response.json() as { received: boolean; applied: boolean } }
+    }),
+  )
+  const applied = answers.filter(({ body }) => body.applied)
+  assert.equal(applied.length, 1, 'exactly one applied')
+  for (const { body } of answers.filter((answer) => !answer.body.applied)) {
+    assert.deepEqual(body, { received: true, applied: false })
+  }
+  await waitFor(() => allOpen(instances), { what: 'every gate to open' })
+  await sleep(100)
+  assert.ok(instances.every(({ server }) => server.gate.key === applied[0]?.magicKey), 'every instance keeps the applied key')
+})
+
+test('closing an instance does not announce the store unavailable', { timeout: 20_000 }, async (t) => {
+  const provider = await startProvider(t)
+  const namespace = namespaceFor(t)
+  const instance = await startInstance(t, provider, namespace)
+  await waitFor(() => instance.server.gate.isOpen, { what: 'the gate to open' })
+  await instance.server.close()
+
+  // The connections' close events follow Redis dropping them.
+  const redis = new Redis(REDIS_URL)
+  t.after(() => redis.quit())
+  await waitFor(async () => !String(await redis.client('LIST')).includes(`name=${namespace}:gate`), { what: 'the connections to close' })
+  await sleep(100)
+  assert.equal(instance.logs.events('store-unavailable').length, 0)
+})
+
 /** A redis-server of the test's own, to stop and start at will. */
 async function startRedis(t: TestContext, port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
@@ -140,37 +279,60 @@ async function startRedis(t: TestContext, port: number): Promise<ChildProcess> {
   return child
 }
 
-async function readiness(instance: Instance): Promise<{ statusCode: number; reason?: string }> {
+async function readiness(instance: Instance): Promise<{ statusCode: number; reason?: string; store: string }> {
   const response = await instance.server.inject('/health/ready')
-  return { statusCode: response.statusCode, reason: response.json().reason }
+  const { reason, store } = response.json()
+  return { statusCode: response.statusCode, reason, store }
 }
 
-test('Redis down at start, lost mid-run and back: store-unavailable, no crash, no flood, recovery', { timeout: 30_000 }, async (t) => {
+async function storeUp(instance: Instance): Promise<string | undefined> {
+  const metrics = await (await request(`${instance.url}/metrics`)).body.text()
+  return /^gatekeep_store_up (\d)$/m.exec(metrics)?.[1]
+}
+
+test('Redis down at start, lost mid-run and back: closed gates say store-unavailable, open ones keep serving and stay ready', { timeout: 30_000 }, async (t) => {
   const port = await freePort()
   const provider = await startProvider(t)
   const namespace = `gatekeep-test-${randomUUID()}`
-  const instance = await startInstance(t, provider, namespace, { REDIS_URL: `redis://127.0.0.1:${port}` })
+  const instances = await startInstances(t, 2, provider, namespace, { REDIS_URL: `redis://127.0.0.1:${port}` })
 
-  // Down at start: the service listens and says why it is not ready.
-  assert.deepEqual(await readiness(instance), { statusCode: 503, reason: 'store-unavailable' })
-  assert.equal((await instance.server.inject('/health/live')).statusCode, 200)
+  // Down at start, gates closed: the services listen and say why they are not ready.
+  for (const instance of instances) {
+    assert.deepEqual(await readiness(instance), { statusCode: 503, reason: 'store-unavailable', store: 'down' })
+    assert.equal((await instance.server.inject('/health/live')).statusCode, 200)
+  }
   await sleep(500)
   assert.equal((await provider.stats()).authorizations, 0, 'no authorization without the lock')
 
   let redis = await startRedis(t, port)
-  await waitFor(() => instance.server.gate.isOpen, { timeoutMs: 10_000, what: 'the gate to open once Redis is up' })
-  assert.equal((await readiness(instance)).statusCode, 200)
+  await waitFor(() => allOpen(instances), { timeoutMs: 10_000, what: 'the gates to open once Redis is up' })
+  for (const instance of instances) {
+    assert.deepEqual(await readiness(instance), { statusCode: 200, reason: undefined, store: 'up' })
+    assert.equal(await storeUp(instance), '1')
+  }
 
   redis.kill('SIGKILL')
   await once(redis, 'exit')
-  await waitFor(async () => (await readiness(instance)).reason === 'store-unavailable', { what: 'store-unavailable' })
+  await waitFor(async () => (await Promise.all(instances.map(readiness))).every(({ store }) => store === 'down'), {
+    what: 'the outage to be noticed',
+  })
   await sleep(1500)
-  // A few reconnects a second at most, logged once; the process is still up and serving.
-  assert.equal(instance.logs.events('store-unavailable').length, 2)
-  assert.equal((await instance.server.inject('/health/live')).statusCode, 200)
+  for (const instance of instances) {
+    // An open gate still serves, so it stays in rotation: a store blip is no outage.
+    assert.deepEqual(await readiness(instance), { statusCode: 200, reason: undefined, store: 'down' })
+    assert.equal(await storeUp(instance), '0')
+    const data = await request(`${instance.url}/v1/data`)
+    assert.equal(data.statusCode, 200)
+    await data.body.dump()
+    // A few reconnects a second at most, logged once.
+    assert.equal(instance.logs.events('store-unavailable').length, 2)
+  }
   assert.equal((await provider.stats()).authorizations, 1)
 
   redis = await startRedis(t, port)
-  await waitFor(async () => (await readiness(instance)).statusCode === 200, { timeoutMs: 10_000, what: 'recovery' })
-  assert.equal(instance.logs.events('store-available').length, 2)
+  await waitFor(async () => (await Promise.all(instances.map(readiness))).every(({ store }) => store === 'up'), {
+    timeoutMs: 10_000,
+    what: 'recovery',
+  })
+  for (const instance of instances) assert.equal(instance.logs.events('store-available').length, 2)
 })

@@ -1,9 +1,21 @@
 import fp from 'fastify-plugin'
-import type { ClosedReason } from '../gate.js'
+import type { ClosedReason, HandshakeError } from '../gate.js'
 
 export type NotReadyReason = ClosedReason | 'under-pressure' | 'shutting-down'
 
-export type Readiness = { ready: true } | { ready: false; reason: NotReadyReason; retryInMs: number }
+/** Whether the key's store answers; shown, but never on its own a reason to refuse customers. */
+export type StoreState = 'up' | 'down'
+
+export type Readiness =
+  | { ready: true; store: StoreState }
+  | {
+      ready: false
+      reason: NotReadyReason
+      retryInMs: number
+      store: StoreState
+      attempt?: number
+      lastError?: HandshakeError
+    }
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,12 +38,16 @@ export default fp(
   async function readiness(fastify) {
     let shuttingDown = false
     fastify.decorate('readiness', {
+      // "Can this instance serve customers now?": an open gate can, whatever the store; failing
+      // readiness on a store blip would pull every instance out of rotation at once.
       check(): Readiness {
-        if (shuttingDown) return { ready: false, reason: 'shutting-down', retryInMs: PROCESS_RETRY_MS }
-        if (fastify.isUnderPressure()) return { ready: false, reason: 'under-pressure', retryInMs: PROCESS_RETRY_MS }
-        if (!fastify.gate.storeAvailable()) return { ready: false, reason: 'store-unavailable', retryInMs: PROCESS_RETRY_MS }
+        const store: StoreState = fastify.gate.storeAvailable() ? 'up' : 'down'
+        if (shuttingDown) return { ready: false, reason: 'shutting-down', retryInMs: PROCESS_RETRY_MS, store }
+        if (fastify.isUnderPressure()) return { ready: false, reason: 'under-pressure', retryInMs: PROCESS_RETRY_MS, store }
         const gate = fastify.gate.status()
-        return gate.open ? { ready: true } : { ready: false, reason: gate.reason, retryInMs: gate.retryInMs }
+        if (gate.open) return { ready: true, store }
+        const { open: _open, ...closed } = gate
+        return { ready: false, ...closed, store }
       },
       beginShutdown() {
         shuttingDown = true

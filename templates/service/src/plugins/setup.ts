@@ -58,6 +58,14 @@ export default fp(
         this.set(gate.isOpen ? 1 : 0)
       },
     })
+    new Gauge({
+      name: 'gatekeep_store_up',
+      help: '1 while the store of the key answers, 0 during an outage (an open gate keeps serving).',
+      registers: [fastify.metricsRegistry],
+      collect() {
+        this.set(gate.storeAvailable() ? 1 : 0)
+      },
+    })
 
     fastify.decorate('provider', provider)
     fastify.decorate('gate', gate)

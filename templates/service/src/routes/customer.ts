@@ -22,6 +22,7 @@ async function serveData(request: FastifyRequest, reply: FastifyReply) {
   }
   try {
     await request.downstream((signal) => provider.fetchData(key, signal))
+    gate.confirmKey(key)
     return { customer: true, error: false }
   } catch (error) {
     if (request.abortSignal.aborted) {

@@ -7,9 +7,10 @@ export default async function healthRoutes(fastify: FastifyInstance) {
 
   fastify.get('/health/ready', async (_request, reply) => {
     const readiness = fastify.readiness.check()
-    if (readiness.ready) return { status: 'ready' }
-    reply.code(503).header('retry-after', retryAfterSeconds(readiness.retryInMs))
-    return { status: 'not-ready', reason: readiness.reason, retryInMs: readiness.retryInMs }
+    if (readiness.ready) return { status: 'ready', store: readiness.store }
+    const { ready: _ready, ...notReady } = readiness
+    reply.code(503).header('retry-after', retryAfterSeconds(notReady.retryInMs))
+    return { status: 'not-ready', ...notReady }
   })
 
   fastify.get('/ping', async () => ({ error: false, ready: fastify.readiness.check().ready }))

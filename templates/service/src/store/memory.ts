@@ -24,8 +24,10 @@ export function createMemoryStore(_options?: StoreOptions): GateStore {
     async setHandshake(next) {
       handshake = next
     },
-    async getHandshake() {
-      return handshake
+    async takeHandshake(requestId) {
+      if (handshake?.requestId !== requestId) return false
+      handshake = null
+      return true
     },
     async saveCredential(next) {
       credential = next

@@ -1,21 +1,36 @@
 import { randomUUID } from 'node:crypto'
 import { Redis, type RedisOptions } from 'ioredis'
+import { isCredential, isHandshake } from '../validate.js'
 import type { Credential, GateStore, Handshake, StoreOptions } from './types.js'
 
-/** Deletes KEYS[1] only while it still holds ARGV[1]: an instance never frees another's lock. */
-const RELEASE_IF_HELD = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`
-
-/** Deletes the stored credential only while it still carries the rejected key. */
-const DISCARD_IF_KEY = `local stored = redis.call('get', KEYS[1])
-if stored and cjson.decode(stored).key == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0`
+/**
+ * Deletes KEYS[1] only while it still holds ARGV[1]: an instance never frees another's lock, and
+ * a record read and checked here is deleted only if nobody changed or took it meanwhile.
+ */
+const DELETE_IF_EQUALS = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`
 
 /** A handshake record outlives any handshake timeout; the gate clears it when it is answered. */
 const HANDSHAKE_TTL_MS = 10 * 60 * 1000
 
 type RedisWithScripts = Redis & {
-  releaseIfHeld(key: string, token: string): Promise<number>
-  discardIfKey(key: string, magicKey: string): Promise<number>
+  deleteIfEquals(key: string, value: string): Promise<number>
+}
+
+/** Where a value read from Redis came from, as its warning says. */
+type Source = 'channel' | 'credential' | 'handshake'
+
+const SOURCE_NAMES: Record<Source, string> = {
+  channel: 'credential message on the Redis channel',
+  credential: 'credential stored in Redis',
+  handshake: 'handshake stored in Redis',
+}
+
+function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw)
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -49,17 +64,35 @@ export function createRedisStore({ config, log }: StoreOptions): GateStore {
     maxRetriesPerRequest: null,
     connectionName: `${config.namespace}:gate:sub`,
   })
-  commands.defineCommand('releaseIfHeld', { numberOfKeys: 1, lua: RELEASE_IF_HELD })
-  commands.defineCommand('discardIfKey', { numberOfKeys: 1, lua: DISCARD_IF_KEY })
+  commands.defineCommand('deleteIfEquals', { numberOfKeys: 1, lua: DELETE_IF_EQUALS })
 
   const token = randomUUID()
   const credentialListeners: Array<(credential: Credential) => void> = []
   const availabilityListeners: Array<(available: boolean) => void> = []
   let wasAvailable: boolean | undefined
+  let closing = false
+  const lastMalformed = new Map<Source, string>()
+
+  /**
+   * Anyone who can write to Redis can write anything there: a value is used only when it passes
+   * the webhook's rules. A bad one is warned about once, however often it is read again (a
+   * stored one is read at every handshake), and never quoted, since it may hold a key.
+   */
+  function read<T>(raw: string, isValid: (value: unknown) => value is T, source: Source): T | undefined {
+    const value = parseJson(raw)
+    if (isValid(value)) return value
+    if (lastMalformed.get(source) !== raw) {
+      lastMalformed.set(source, raw)
+      log.warn({ event: 'store-malformed', source }, `malformed ${SOURCE_NAMES[source]}; ignored`)
+    }
+    return undefined
+  }
 
   const isAvailable = () => commands.status === 'ready' && subscriber.status === 'ready'
   // One log line per change, not one per reconnect attempt.
   function noticeAvailability(): void {
+    // Our own close() drops the connections: that is no outage.
+    if (closing) return
     const available = isAvailable()
     if (available === wasAvailable) return
     wasAvailable = available
@@ -78,7 +111,8 @@ export function createRedisStore({ config, log }: StoreOptions): GateStore {
   void subscriber.subscribe(keys.credential).catch(() => undefined)
   subscriber.on('message', (channel, message) => {
     if (channel !== keys.credential) return
-    const credential = JSON.parse(message) as Credential
+    const credential = read(message, isCredential, 'channel')
+    if (credential === undefined) return
     for (const listener of credentialListeners) listener(credential)
   })
 
@@ -91,15 +125,17 @@ export function createRedisStore({ config, log }: StoreOptions): GateStore {
       return (await commands.set(keys.lock, token, 'PX', Math.ceil(ttlMs), 'NX')) === 'OK'
     },
     async releaseHandshake() {
-      await commands.releaseIfHeld(keys.lock, token)
+      await commands.deleteIfEquals(keys.lock, token)
     },
     async setHandshake(handshake: Handshake | null) {
       if (handshake === null) await commands.del(keys.handshake)
       else await commands.set(keys.handshake, JSON.stringify(handshake), 'PX', HANDSHAKE_TTL_MS)
     },
-    async getHandshake() {
+    async takeHandshake(requestId) {
       const stored = await commands.get(keys.handshake)
-      return stored === null ? null : (JSON.parse(stored) as Handshake)
+      if (stored === null || read(stored, isHandshake, 'handshake')?.requestId !== requestId) return false
+      // Of all the webhooks racing for this record, in any instance, one deletes it.
+      return (await commands.deleteIfEquals(keys.handshake, stored)) === 1
     },
     async saveCredential(credential) {
       const value = JSON.stringify(credential)
@@ -111,15 +147,19 @@ export function createRedisStore({ config, log }: StoreOptions): GateStore {
     },
     async loadCredential() {
       const stored = await commands.get(keys.credential)
-      return stored === null ? null : (JSON.parse(stored) as Credential)
+      return stored === null ? null : (read(stored, isCredential, 'credential') ?? null)
     },
     async discardCredential(key) {
-      await commands.discardIfKey(keys.credential, key)
+      const stored = await commands.get(keys.credential)
+      if (stored !== null && read(stored, isCredential, 'credential')?.key === key) {
+        await commands.deleteIfEquals(keys.credential, stored)
+      }
     },
     onCredential(listener) {
       credentialListeners.push(listener)
     },
     async close() {
+      closing = true
       credentialListeners.length = 0
       availabilityListeners.length = 0
       // quit() waits for Redis to answer; with Redis down it would wait forever.

@@ -33,7 +33,11 @@ export interface GateStore {
   claimHandshake(ttlMs: number): Promise<boolean>
   releaseHandshake(): Promise<void>
   setHandshake(handshake: Handshake | null): Promise<void>
-  getHandshake(): Promise<Handshake | null>
+  /**
+   * Removes the handshake in flight if it is `requestId`'s. True for one caller only, however
+   * many webhooks answer it at once in however many instances: that one applies its key.
+   */
+  takeHandshake(requestId: string): Promise<boolean>
   /** Stores the key and tells every listener (in every instance sharing the store). */
   saveCredential(credential: Credential): Promise<void>
   loadCredential(): Promise<Credential | null>
