@@ -6,6 +6,7 @@ import { delay } from './plugins/delay.js'
 import metrics from './plugins/metrics.js'
 import pressure from './plugins/pressure.js'
 import readiness from './plugins/readiness.js'
+import { RequestLog } from './plugins/request-log.js'
 import requestId, { requestIdFrom } from './plugins/request-id.js'
 import setup from './plugins/setup.js'
 import { ProviderClient } from './provider/client.js'
@@ -26,6 +27,8 @@ export interface AppOptions {
 export function serverOptions(config: Config): FastifyServerOptions {
   return {
     logger: { level: config.logLevel },
+    // One line per request, when it completes; probes and scrapes only at debug.
+    logController: new RequestLog(),
     genReqId: requestIdFrom,
     // genReqId reads and validates x-request-id itself; Fastify would take any header value.
     requestIdHeader: false,

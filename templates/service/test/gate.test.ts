@@ -71,7 +71,7 @@ test('the handshake starts on listen, a signed webhook opens the gate, customer 
 
   const ready = await request(`${url}/health/ready`)
   assert.equal(ready.statusCode, 200)
-  assert.deepEqual(await ready.body.json(), { status: 'ready' })
+  assert.deepEqual(await ready.body.json(), { status: 'ready', store: 'up' })
   assert.deepEqual(await (await request(`${url}/ping`)).body.json(), { error: false, ready: true })
 
   const stats = await provider.stats()
@@ -128,9 +128,9 @@ test('a refresh before expiry keeps the gate open', { timeout: 10_000 }, async (
   assert.equal(server.gate.isOpen, true)
 })
 
-test('a key the provider rejects closes the gate (key-rejected) and starts a new handshake', { timeout: 10_000 }, async (t) => {
+test('a key the provider rejects unused closes the gate, counts as a failed handshake and is retried after a backoff', { timeout: 10_000 }, async (t) => {
   const provider = await startProvider(t, { mode: 'wrong-key', restartDelayMs: 3000 })
-  const { server } = await startService(t, provider.url)
+  const { server } = await startService(t, provider.url, { env: { GATE_BACKOFF_BASE_MS: '400', GATE_BACKOFF_MAX_MS: '400' } })
   await waitForOpen(server)
 
   const refused = await server.inject('/v1/data')
@@ -138,7 +138,8 @@ test('a key the provider rejects closes the gate (key-rejected) and starts a new
   assert.ok(Number(refused.headers['retry-after']) >= 1)
   const ready = await server.inject('/health/ready')
   assert.equal(ready.statusCode, 503)
-  assert.equal(ready.json().reason, 'key-rejected')
+  assert.equal(ready.json().reason, 'gate-failed')
+  assert.equal(ready.json().lastError, 'key-rejected')
   await waitFor(async () => (await provider.stats()).authorizations === 2, { what: 'a new handshake' })
 })
 
@@ -198,7 +199,11 @@ test('no webhook within GATE_HANDSHAKE_TIMEOUT_MS counts as a failure and is ret
   const provider = await startProvider(t, { mode: 'never' })
   const { server } = await startService(t, provider.url, { env: { GATE_HANDSHAKE_TIMEOUT_MS: '100' } })
   await waitFor(async () => (await provider.stats()).authorizations >= 2, { what: 'a second authorization' })
-  assert.equal((await server.inject('/health/ready')).json().reason, 'gate-failed')
+  // The second attempt is under way; readiness says so, and why the first one failed.
+  const ready = (await server.inject('/health/ready')).json()
+  assert.equal(ready.reason, 'gate-pending')
+  assert.equal(ready.lastError, 'timeout')
+  assert.ok(ready.attempt >= 2)
 })
 
 test('under pressure: gated routes and readiness answer 503, liveness and the webhook still work', { timeout: 10_000 }, async (t) => {
@@ -230,4 +235,43 @@ test('before the provider answers, readiness says gate-pending', { timeout: 5000
   assert.equal(ready.json().status, 'not-ready')
   assert.equal(ready.json().reason, 'gate-pending')
   assert.equal(ready.headers['retry-after'], '1')
+})
+
+test('the closed gate\'s 503 says in a sentence that it waits for the provider, and when to retry', { timeout: 5000 }, async (t) => {
+  const server = await build(t)
+  const response = await server.inject('/v1/data')
+  assert.equal(response.statusCode, 503)
+  const body = response.json()
+  assert.deepEqual(Object.keys(body), ['error', 'retryInMs', 'message'])
+  assert.equal(body.error, true)
+  assert.equal(body.message, `waiting for the provider; retry in ${response.headers['retry-after']} s`)
+  assert.match(response.headers['content-type'] as string, /^application\/json/)
+})
+
+test('under pressure, an open gate\'s 503 says the service is overloaded', { timeout: 10_000 }, async (t) => {
+  const provider = await startProvider(t)
+  // The webhook still reaches a service under pressure, so the gate opens all the same.
+  const { server } = await startService(t, provider.url, { env: { PRESSURE_MAX_HEAP_USED_BYTES: '1' } })
+  await waitForOpen(server)
+  await waitFor(() => server.isUnderPressure(), { what: 'pressure' })
+  const response = await server.inject('/v1/data')
+  assert.equal(response.statusCode, 503)
+  assert.deepEqual(response.json(), { error: true, retryInMs: 1000, message: 'the service is overloaded; retry in 1 s' })
+})
+
+test('a 503 sent from a handler gets the sentence that fits the moment', { timeout: 10_000 }, async (t) => {
+  const provider = await startProvider(t, { mode: 'wrong-key' })
+  const { server } = await startService(t, provider.url)
+  await waitForOpen(server)
+  // The provider rejects the key mid-request: the gate closes and waits for a new handshake.
+  const rejected = await server.inject('/v1/data')
+  assert.equal(rejected.statusCode, 503)
+  assert.equal(rejected.json().message, `waiting for the provider; retry in ${rejected.headers['retry-after']} s`)
+
+  // The same refusal while the service drains before shutting down.
+  await waitForOpen(server)
+  server.readiness.beginShutdown()
+  const draining = await server.inject('/v1/data')
+  assert.equal(draining.statusCode, 503)
+  assert.equal(draining.json().message, `the service is shutting down; retry in ${draining.headers['retry-after']} s`)
 })

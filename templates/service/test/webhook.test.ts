@@ -143,3 +143,78 @@ test('fuzzed webhook bodies and headers: never a 5xx, never a changed gate', { t
   }
   assert.equal(server.gate.key, null)
 })
+
+/** The same signed headers under Svix's names, as providers that sign through Svix send them. */
+function svixNamed(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.replace(/^webhook-/, 'svix-'), value]))
+}
+
+test('svix-* headers, Svix\'s names for the same signature, open the gate', { timeout: 5000 }, async (t) => {
+  const { server, requestId } = await pendingService(t)
+  const body = JSON.stringify({ requestId, magicKey: 'mk_svix' })
+  const headers = svixNamed(signedHeaders(body))
+  assert.ok(!('webhook-id' in headers) && 'svix-signature' in headers)
+  const response = await deliver(server, body, headers)
+  assert.equal(response.statusCode, 200)
+  assert.deepEqual(response.json(), { received: true, applied: true })
+  assert.equal(server.gate.key, 'mk_svix')
+})
+
+test('a forged or incomplete signature under svix-* names is refused with 401', { timeout: 5000 }, async (t) => {
+  const { server, requestId } = await pendingService(t)
+  const good = JSON.stringify({ requestId, magicKey: 'mk_attacker' })
+  const forged = signedHeaders(good, { secret: `whsec_${randomBytes(32).toString('base64')}` })
+  const valid = signedHeaders(good)
+  const cases: Array<[string, string, Record<string, string>]> = [
+    ['signed with another secret', good, svixNamed(forged)],
+    ['a body changed after signing', good.replace('mk_attacker', 'mk_tampered'), svixNamed(valid)],
+    ['a timestamp outside the tolerance', good, svixNamed(signedHeaders(good, { timestamp: new Date(Date.now() - 6 * 60 * 1000) }))],
+    // As in Svix's verifier, a complete svix-* set is the one checked, whatever else is sent.
+    ['a forged svix-* set beside a valid webhook-* set', good, { ...valid, ...svixNamed(forged) }],
+    // Neither set is complete: the names are never mixed.
+    [
+      'svix-id with webhook-timestamp and webhook-signature',
+      good,
+      { 'svix-id': valid['webhook-id'] as string, 'webhook-timestamp': valid['webhook-timestamp'] as string, 'webhook-signature': valid['webhook-signature'] as string },
+    ],
+  ]
+  for (const [what, body, headers] of cases) {
+    const response = await deliver(server, body, headers)
+    assert.equal(response.statusCode, 401, what)
+    await assertGateUnchanged(server)
+  }
+})
+
+test('the 401 for missing signature headers names both spellings', { timeout: 5000 }, async (t) => {
+  const { server } = await pendingService(t)
+  const response = await deliver(server, '{}', { 'content-type': 'application/json' })
+  assert.equal(response.statusCode, 401)
+  const { error } = response.json()
+  for (const name of ['webhook-id', 'webhook-timestamp', 'webhook-signature', 'svix-id', 'svix-timestamp', 'svix-signature']) {
+    assert.ok(error.includes(name), `${name} in ${error}`)
+  }
+})
+
+test('a valid svix-* set wins over a forged webhook-* set, as in Svix\'s own verifier', { timeout: 5000 }, async (t) => {
+  const { server, requestId } = await pendingService(t)
+  const body = JSON.stringify({ requestId, magicKey: 'mk_mixed' })
+  const forged = signedHeaders(body, { secret: `whsec_${randomBytes(32).toString('base64')}` })
+  const response = await deliver(server, body, { ...forged, ...svixNamed(signedHeaders(body)) })
+  assert.equal(response.statusCode, 200)
+  assert.equal(server.gate.key, 'mk_mixed')
+})
+
+test('a replayed id is a duplicate whichever header names carried it', { timeout: 5000 }, async (t) => {
+  const { server, requestId } = await pendingService(t)
+  const body = JSON.stringify({ requestId, magicKey: 'mk_once' })
+  const headers = signedHeaders(body)
+  assert.deepEqual((await deliver(server, body, svixNamed(headers))).json(), { received: true, applied: true })
+
+  server.gate.rejectKey('mk_once')
+  for (const replay of [svixNamed(headers), headers]) {
+    const response = await deliver(server, body, replay)
+    assert.equal(response.statusCode, 200)
+    assert.deepEqual(response.json(), { received: true, applied: false, duplicate: true })
+    assert.equal(server.gate.isOpen, false)
+  }
+})

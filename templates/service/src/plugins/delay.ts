@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
 import { PROCESS_RETRY_MS } from './readiness.js'
 
 /** `Retry-After` takes whole seconds; 0 would invite an immediate retry storm, so at least 1. */
@@ -6,9 +6,34 @@ export function retryAfterSeconds(retryInMs: number): string {
   return String(Math.max(1, Math.ceil(retryInMs / 1000)))
 }
 
-/** The gate's answer: 503 with `Retry-After` and the same wait in ms in the body. */
-export function replyUnavailable(reply: FastifyReply, retryInMs: number): FastifyReply {
-  return reply.code(503).header('retry-after', retryAfterSeconds(retryInMs)).send({ error: true, retryInMs })
+/** Why a 503 is sent, as the start of its message; the rest of the sentence says when to retry. */
+const WHY = {
+  gate: 'waiting for the provider',
+  pressure: 'the service is overloaded',
+  shutdown: 'the service is shutting down',
+} as const
+
+export type UnavailableCause = keyof typeof WHY
+
+/** The cause readiness sees right now, for a caller that does not know its own. */
+function causeNow(server: FastifyInstance): UnavailableCause {
+  const readiness = server.readiness.check()
+  if (readiness.ready) return 'gate'
+  if (readiness.reason === 'shutting-down') return 'shutdown'
+  return readiness.reason === 'under-pressure' ? 'pressure' : 'gate'
+}
+
+/**
+ * The 503 every refused customer gets: `Retry-After` in whole seconds, the same wait in ms in
+ * the body, and a sentence for people reading it. Without a cause it is read from readiness, so
+ * that a handler refusing mid-request (a rejected key, a shutdown) still says why.
+ */
+export function replyUnavailable(reply: FastifyReply, retryInMs: number, cause: UnavailableCause = causeNow(reply.server)): FastifyReply {
+  const seconds = retryAfterSeconds(retryInMs)
+  return reply
+    .code(503)
+    .header('retry-after', seconds)
+    .send({ error: true, retryInMs, message: `${WHY[cause]}; retry in ${seconds} s` })
 }
 
 /**
@@ -25,7 +50,9 @@ export function delay<Options extends Record<string, unknown>>(routes: FastifyPl
         return
       }
       // Replying without calling done() ends the request here: nothing behind the gate runs.
-      replyUnavailable(reply, this.gate.isOpen ? PROCESS_RETRY_MS : this.gate.retryInMs())
+      // The cause is known here, which spares this hot path a readiness check.
+      if (this.gate.isOpen) replyUnavailable(reply, PROCESS_RETRY_MS, 'pressure')
+      else replyUnavailable(reply, this.gate.retryInMs(), 'gate')
     })
     fastify.addHook('onRequest', fastify.aborts.watch)
     // This scope already carries the prefix; passing it on again would apply it twice.

@@ -1,6 +1,7 @@
+import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { Webhook, WebhookVerificationError } from 'standardwebhooks'
-import type { WebhookPayload } from '../gate.js'
+import { isWebhookPayload } from '../validate.js'
 
 export interface WebhookRouteOptions {
   secret: string
@@ -13,21 +14,26 @@ const BODY_LIMIT = 64 * 1024
 const SEEN_ID_TTL_MS = 10 * 60 * 1000
 const SEEN_ID_LIMIT = 10_000
 
-/** Ten years: a longer lifetime is a provider bug, not a key to trust. */
-const MAX_EXPIRES_IN_S = 10 * 365 * 24 * 3600
+/**
+ * Providers that sign through Svix send the same scheme under `svix-*` names. As Svix's own
+ * verifier does, a complete `svix-*` set is the one checked, else a complete `webhook-*` set;
+ * names are never mixed across sets, and an empty value counts as missing.
+ */
+const HEADER_SETS = [
+  ['svix-id', 'svix-timestamp', 'svix-signature'],
+  ['webhook-id', 'webhook-timestamp', 'webhook-signature'],
+] as const
 
-function isWebhookPayload(value: unknown): value is WebhookPayload {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
-  const { requestId, magicKey, expiresIn } = value as Record<string, unknown>
-  return (
-    typeof requestId === 'string' &&
-    requestId.length > 0 &&
-    requestId.length <= 256 &&
-    typeof magicKey === 'string' &&
-    magicKey.length > 0 &&
-    magicKey.length <= 4096 &&
-    (expiresIn === undefined || (typeof expiresIn === 'number' && expiresIn > 0 && expiresIn <= MAX_EXPIRES_IN_S))
-  )
+function signatureHeaders(headers: IncomingHttpHeaders): { id: string; timestamp: string; signature: string } | null {
+  for (const [idName, timestampName, signatureName] of HEADER_SETS) {
+    const id = headers[idName]
+    const timestamp = headers[timestampName]
+    const signature = headers[signatureName]
+    if (typeof id === 'string' && id && typeof timestamp === 'string' && timestamp && typeof signature === 'string' && signature) {
+      return { id, timestamp, signature }
+    }
+  }
+  return null
 }
 
 /**
@@ -56,12 +62,14 @@ export default async function webhookRoutes(fastify: FastifyInstance, { secret }
 
   fastify.post('/webhook', { bodyLimit: BODY_LIMIT }, async (request, reply) => {
     const body = typeof request.body === 'string' ? request.body : ''
-    const id = request.headers['webhook-id']
-    const timestamp = request.headers['webhook-timestamp']
-    const signature = request.headers['webhook-signature']
-    if (typeof id !== 'string' || typeof timestamp !== 'string' || typeof signature !== 'string') {
-      return reply.code(401).send({ error: 'missing webhook-id, webhook-timestamp or webhook-signature' })
+    const signed = signatureHeaders(request.headers)
+    if (signed === null) {
+      return reply.code(401).send({
+        error: 'missing webhook-id, webhook-timestamp or webhook-signature (or svix-id, svix-timestamp, svix-signature)',
+      })
     }
+    // Whichever names carried it, the id is the message's: a replay under the other names is still seen.
+    const { id, timestamp, signature } = signed
     try {
       webhook.verify(body, { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature }, { jsonParse: false })
     } catch (error) {
