@@ -5,13 +5,13 @@ import { test } from 'node:test'
 import { UsageError } from '../src/errors.js'
 import { inspectTarget } from '../src/init/check-target.js'
 import { displayPath, shellQuote } from '../src/init/display-path.js'
-import { gatekeepDependencySpec } from '../src/init/gatekeep-package.js'
 import { detectPackageManager } from '../src/init/package-manager.js'
 import { packageNameFromFolder, packageNameProblem } from '../src/init/package-name.js'
 import { fillTemplate, readTemplate } from '../src/init/render.js'
 import { resolveOptions } from '../src/init/resolve-options.js'
 import { generateWebhookSecret, renderEnvFile } from '../src/project/env-file.js'
 import { DEFAULT_SETTINGS } from '../src/project/settings.js'
+import { templateDir } from './helpers/gatekeep.js'
 import { tempDir } from './helpers/temp.js'
 
 const TIMEOUT = 10_000
@@ -48,11 +48,6 @@ test('the package manager comes from the user agent, npm by default', { timeout:
   assert.equal(detectPackageManager('bun/1.1.30 npm/? node/v22.6.0').runScript('dev'), 'bun run dev')
 })
 
-test('an installed gatekeep is depended on by range, a clone by path', { timeout: TIMEOUT }, () => {
-  assert.equal(gatekeepDependencySpec('/home/me/.npm/_npx/abc/node_modules/gatekeep', '1.2.3'), '^1.2.3')
-  assert.equal(gatekeepDependencySpec('/home/me/code/gatekeep', '1.2.3'), 'file:/home/me/code/gatekeep')
-})
-
 test('webhook secrets are whsec_ and 32 random bytes', { timeout: TIMEOUT }, () => {
   const secret = generateWebhookSecret()
   assert.match(secret, /^whsec_[A-Za-z0-9+/]{43}=$/)
@@ -60,17 +55,37 @@ test('webhook secrets are whsec_ and 32 random bytes', { timeout: TIMEOUT }, () 
   assert.notEqual(generateWebhookSecret(), secret)
 })
 
-test('.env holds the secret and the URLs, and REDIS_URL only with the Redis store', { timeout: TIMEOUT }, () => {
-  const memory = renderEnvFile({ secret: 'whsec_x', port: 3100, providerPort: 4100, store: 'memory' })
+test('.env holds the secret, no port or URL (only commented mentions), and REDIS_URL only with the Redis store', { timeout: TIMEOUT }, () => {
+  const memory = renderEnvFile({ secret: 'whsec_x', store: 'memory' })
   assert.match(memory, /^#/)
   assert.match(memory, /^WEBHOOK_SECRET=whsec_x$/m)
-  assert.match(memory, /^PORT=3100$/m)
-  assert.match(memory, /^PROVIDER_PORT=4100$/m)
-  assert.match(memory, /^PROVIDER_URL=http:\/\/127\.0\.0\.1:4100$/m)
-  assert.match(memory, /^PUBLIC_URL=http:\/\/127\.0\.0\.1:3100$/m)
+  for (const variable of ['PORT', 'PROVIDER_PORT', 'PROVIDER_DELAY_MS', 'PUBLIC_URL', 'PROVIDER_URL']) {
+    assert.doesNotMatch(memory, new RegExp(`^\\s*${variable}=`, 'm'), `${variable} is set`)
+  }
+  assert.match(memory, /^# .*PUBLIC_URL/m)
+  assert.match(memory, /^# .*PROVIDER_URL/m)
+  assert.deepEqual(
+    memory.split('\n').filter((line) => line !== '' && !line.startsWith('#')),
+    ['WEBHOOK_SECRET=whsec_x'],
+  )
   assert.doesNotMatch(memory, /REDIS_URL/)
-  const redis = renderEnvFile({ secret: 'whsec_x', port: 3100, providerPort: 4100, store: 'redis' })
+  const redis = renderEnvFile({ secret: 'whsec_x', store: 'redis' })
   assert.match(redis, /^REDIS_URL=redis:\/\/127\.0\.0\.1:6379$/m)
+})
+
+test("the Dockerfile exposes the project's port and hard-codes none", { timeout: TIMEOUT }, () => {
+  const files = fillTemplate(readTemplate(templateDir), {
+    name: 'orders',
+    settings: { ...DEFAULT_SETTINGS, port: 3750, providerPort: 4750 },
+    gatekeepDependency: '^0.1.0',
+    webhookSecret: 'whsec_test',
+  })
+  const dockerfile = String(files.find((file) => file.path === 'Dockerfile')?.content)
+  assert.match(dockerfile, /^EXPOSE 3750$/m)
+  assert.doesNotMatch(dockerfile, /3000|4000/)
+  // The service reads package.json "gatekeep".port, which the image carries; PORT would pin it.
+  assert.doesNotMatch(dockerfile, /^ENV .*\bPORT=/m)
+  assert.match(dockerfile, /^COPY --from=build \/app\/package\.json/m)
 })
 
 test('the template is read with renames and without build leftovers', { timeout: TIMEOUT }, (t) => {
@@ -154,6 +169,14 @@ test('without a TTY every missing value takes its default', { timeout: TIMEOUT }
   assert.equal(context.install, false)
   assert.equal(context.git, false)
   assert.equal(context.force, false)
+})
+
+test('equal service and provider ports are refused, naming both flags', { timeout: TIMEOUT }, async () => {
+  const environment = { cwd: '/work', interactive: false, packageManager: detectPackageManager(undefined) }
+  await assert.rejects(
+    resolveOptions('svc', { port: 3750, providerPort: 3750, delay: 5000 }, environment),
+    (error) => error instanceof UsageError && /^--port and --provider-port are both 3750/.test(error.message),
+  )
 })
 
 test('a folder name with no usable character needs --name', { timeout: TIMEOUT }, async () => {

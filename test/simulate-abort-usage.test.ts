@@ -27,9 +27,63 @@ describe('gatekeep simulate-abort: wrong calls exit 2 with one line', { concurre
     writeFileSync(path.join(project, '.gatekeep', 'dev.json'), JSON.stringify(session))
 
     // --wait-ready 0 keeps the run short whatever answers on the default port of this machine.
-    const run = await runGatekeep(['simulate-abort', '--wait-ready', '0'], { cwd: project })
-    assert.match(run.stdout, /^target http:\/\/127\.0\.0\.1:3000\/v1\/data \(the default: no running gatekeep dev session found, and no --url\)$/m)
+    const run = await runGatekeep(['simulate-abort', '--wait-ready', '0'], { cwd: project, env: { PORT: undefined } })
+    assert.match(
+      run.stdout,
+      /^target http:\/\/127\.0\.0\.1:3000\/v1\/data \(no gatekeep dev session running: the project's port, from the service's default\)\n/,
+    )
     assert.ok(!run.stdout.includes(staleUrl) && !run.stderr.includes(staleUrl))
+  })
+
+  test("without a dev session, the project's own port: package.json, then .env, then the environment", { timeout: 20_000 }, async (t) => {
+    const project = tempDir(t)
+    const [fromManifest, fromDotEnv, fromEnvironment] = [await freePort(), await freePort(), await freePort()]
+    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'my-service', gatekeep: { port: fromManifest } }))
+    const firstLine = async (env: Record<string, string | undefined>) => {
+      const run = await runGatekeep(['simulate-abort', '--wait-ready', '0'], { cwd: project, env })
+      // Nothing listens there: the line that says which target comes first, then the refusal.
+      assert.equal(run.code, 2, run.stderr)
+      return run.stdout.split('\n')[0]
+    }
+    assert.equal(
+      await firstLine({ PORT: undefined }),
+      `target http://127.0.0.1:${fromManifest}/v1/data (no gatekeep dev session running: the project's port, from package.json "gatekeep".port)`,
+    )
+    writeFileSync(path.join(project, '.env'), `PORT=${fromDotEnv}\n`)
+    assert.equal(
+      await firstLine({ PORT: undefined }),
+      `target http://127.0.0.1:${fromDotEnv}/v1/data (no gatekeep dev session running: the project's port, from PORT in .env)`,
+    )
+    assert.equal(
+      await firstLine({ PORT: String(fromEnvironment) }),
+      `target http://127.0.0.1:${fromEnvironment}/v1/data (no gatekeep dev session running: the project's port, from PORT in the environment)`,
+    )
+  })
+
+  test('a project made with --port 3710 and no dev session: 3710, and the first line says so', { timeout: 20_000 }, async (t) => {
+    const project = tempDir(t)
+    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'my-service', gatekeep: { port: 3710, providerPort: 4000 } }))
+    const run = await runGatekeep(['simulate-abort', '--wait-ready', '0'], { cwd: project, env: { PORT: undefined } })
+    assert.match(
+      run.stdout,
+      /^target http:\/\/127\.0\.0\.1:3710\/v1\/data \(no gatekeep dev session running: the project's port, from package\.json "gatekeep"\.port\)\n/,
+    )
+    assert.doesNotMatch(run.stdout + run.stderr, /:3000\b/)
+  })
+
+  test('a bad PORT in .env: exit 2 naming .env, nothing sent', { timeout: 20_000 }, async (t) => {
+    const project = tempDir(t)
+    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'my-service', gatekeep: { port: 3710 } }))
+    writeFileSync(path.join(project, '.env'), 'PORT=soon\n')
+    const run = await runGatekeep(['simulate-abort'], { cwd: project, env: { PORT: undefined } })
+    assert.equal(run.code, 2)
+    assert.equal(run.stdout, '')
+    assert.equal(run.stderr, 'error: PORT=soon (.env): expected a port from 1 to 65535.\n')
+  })
+
+  test('outside any project: the default, and the first line says so', { timeout: 20_000 }, async (t) => {
+    const run = await runGatekeep(['simulate-abort', '--wait-ready', '0'], { cwd: tempDir(t), env: { PORT: '3999' } })
+    assert.match(run.stdout, /^target http:\/\/127\.0\.0\.1:3000\/v1\/data \(the default: no gatekeep project here, and no --url\)\n/)
   })
 
   const badCalls: Array<[string[], RegExp]> = [

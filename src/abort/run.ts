@@ -5,7 +5,7 @@ import { UnreachableError } from './http.js'
 import { waitUntilReady } from './readiness.js'
 import { failures, reportFromMetrics, reportFromService, resultTable, summaryLine, type AbortReport } from './report.js'
 import { requestIds, sendAll, type HttpMethod, type Plan } from './send.js'
-import { resolveTarget, type Target } from './target.js'
+import { resolveTarget } from './target.js'
 
 export interface SimulateAbortOptions {
   /** Starts with `/`. */
@@ -19,17 +19,13 @@ export interface SimulateAbortOptions {
   waitReadyMs: number
   json: boolean
   cwd: string
-}
-
-const ORIGIN_NOTES: Record<Target['origin'], string> = {
-  flag: '',
-  'dev session': ' (the running gatekeep dev session, from .gatekeep/dev.json)',
-  default: ' (the default: no running gatekeep dev session found, and no --url)',
+  /** Read for the project's port, as the service reads it. */
+  env: Record<string, string | undefined>
 }
 
 /** Sends the requests, hangs up on them, asks the service what it saw, prints the report. */
 export async function runSimulateAbort(options: SimulateAbortOptions): Promise<void> {
-  const target = resolveTarget(options.url, options.cwd)
+  const target = resolveTarget(options.url, options.cwd, options.env)
   const plan: Plan = {
     url: `${target.baseUrl}${options.path}`,
     method: options.method,
@@ -43,7 +39,7 @@ export async function runSimulateAbort(options: SimulateAbortOptions): Promise<v
   // One pool for every request of the run; its connections are closed before returning.
   const dispatcher = new Agent()
   try {
-    say(`target ${plan.url}${ORIGIN_NOTES[target.origin]}`)
+    say(`target ${plan.url}${target.reason === null ? '' : ` (${target.reason})`}`)
     await waitUntilReady(dispatcher, target.baseUrl, options.waitReadyMs, (reason) =>
       say(`waiting up to ${options.waitReadyMs} ms for it to be ready: ${reason}`),
     )

@@ -1,15 +1,18 @@
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
+import { readDotEnv } from '../dev/dot-env.js'
 import { UsageError } from '../errors.js'
-import { locateProject } from '../project/root.js'
+import { parsePort } from '../options.js'
+import { locateProject, type Project } from '../project/root.js'
+import { DEFAULT_SETTINGS, readSetting, SETTING_VARIABLES, type Env } from '../project/settings.js'
 
-export const DEFAULT_BASE_URL = 'http://127.0.0.1:3000'
+export const DEFAULT_BASE_URL = `http://127.0.0.1:${DEFAULT_SETTINGS.port}`
 
 export interface Target {
   /** Origin plus any base path, without a trailing slash. */
   baseUrl: string
-  /** Where the base URL came from, for the first line of the report. */
-  origin: 'flag' | 'dev session' | 'default'
+  /** Why this target, for the first line of the report; null for --url, chosen by the user. */
+  reason: string | null
 }
 
 interface DevSession {
@@ -28,13 +31,11 @@ function processIsAlive(pid: number): boolean {
 }
 
 /**
- * The first service of the `gatekeep dev` session running for the project around `cwd`, or null
+ * The first service of the `gatekeep dev` session running for `project`, or null
  * when there is none. A file left behind by a dev that was killed outright names a dead pid and
  * is ignored.
  */
-export function devSessionServiceUrl(cwd: string): string | null {
-  const project = locateProject(cwd)
-  if (project === null) return null
+export function devSessionServiceUrl(project: Project): string | null {
   const file = path.join(project.root, '.gatekeep', 'dev.json')
   if (!existsSync(file)) return null
   let session: DevSession
@@ -51,11 +52,25 @@ export function devSessionServiceUrl(cwd: string): string | null {
   return url
 }
 
-export function resolveTarget(urlFlag: string | undefined, cwd: string): Target {
-  if (urlFlag !== undefined) return { baseUrl: trimSlashes(urlFlag), origin: 'flag' }
-  const devUrl = devSessionServiceUrl(cwd)
-  if (devUrl !== null) return { baseUrl: trimSlashes(devUrl), origin: 'dev session' }
-  return { baseUrl: DEFAULT_BASE_URL, origin: 'default' }
+/**
+ * `--url`, else the running dev session, else where `npm start` listens in this project (its
+ * port read as the service reads it), else the default outside any project.
+ */
+export function resolveTarget(urlFlag: string | undefined, cwd: string, env: Env): Target {
+  if (urlFlag !== undefined) return { baseUrl: trimSlashes(urlFlag), reason: null }
+  const project = locateProject(cwd)
+  if (project === null) return { baseUrl: DEFAULT_BASE_URL, reason: 'the default: no gatekeep project here, and no --url' }
+  const devUrl = devSessionServiceUrl(project)
+  if (devUrl !== null) return { baseUrl: trimSlashes(devUrl), reason: 'the running gatekeep dev session, from .gatekeep/dev.json' }
+  const sources = { env, dotEnv: readDotEnv(project.root), config: project.config }
+  const port = readSetting(sources, SETTING_VARIABLES.port, 'port', parsePort) ?? {
+    value: DEFAULT_SETTINGS.port,
+    from: "the service's default",
+  }
+  return {
+    baseUrl: `http://127.0.0.1:${port.value}`,
+    reason: `no gatekeep dev session running: the project's port, from ${port.from}`,
+  }
 }
 
 function trimSlashes(url: string): string {

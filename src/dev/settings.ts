@@ -1,7 +1,13 @@
-import { InvalidArgumentError } from 'commander'
 import { UsageError } from '../errors.js'
 import { parseChoice, parseNonNegativeInteger, parsePort } from '../options.js'
-import { DEFAULT_SETTINGS, STORES, type Store } from '../project/settings.js'
+import {
+  DEFAULT_SETTINGS,
+  readSetting,
+  SETTING_VARIABLES,
+  STORES,
+  type SettingSources,
+  type Store,
+} from '../project/settings.js'
 
 export const PROVIDER_MODES = ['ok', 'reject', 'never', 'flaky', 'bad-signature', 'wrong-key', 'slow-data'] as const
 export type ProviderMode = (typeof PROVIDER_MODES)[number]
@@ -37,57 +43,46 @@ export interface DevSettings {
 
 const HIGHEST_PORT = 65535
 
-type Env = Record<string, string | undefined>
-type Parser<T> = (value: string) => T
-
 /**
- * Settings, highest first: flags, the environment, package.json `"gatekeep"`, defaults. A bad
+ * Settings, highest first: flags, the environment, `.env`, package.json `"gatekeep"`, defaults:
+ * the environment and package.json read as `npm start` and `npm run provider` read them. A bad
  * value anywhere is refused, naming where it came from, before anything starts.
  */
-export function resolveDevSettings(flags: DevFlags, env: Env, config: Record<string, unknown>): DevSettings {
-  const pick = <T>(flag: T | undefined, variable: string | null, key: string | null, parse: Parser<T>): T | undefined => {
-    if (flag !== undefined) return flag
-    const fromEnv = variable === null ? undefined : env[variable]
-    if (fromEnv !== undefined && fromEnv !== '') return parseFrom(`${variable}=${fromEnv} (environment)`, fromEnv, parse)
-    if (key !== null && config[key] !== undefined) {
-      return parseFrom(`package.json "gatekeep".${key}`, String(config[key]), parse)
-    }
-    return undefined
-  }
-  const delayMs = pick(flags.delay, 'PROVIDER_DELAY_MS', 'delay', parseNonNegativeInteger) ?? DEFAULT_SETTINGS.delay
+export function resolveDevSettings(flags: DevFlags, sources: SettingSources): DevSettings {
+  const pick = <T>(flag: T | undefined, flagName: string, variable: string | null, key: string | null, parse: (value: string) => T) =>
+    flag !== undefined ? { value: flag, from: flagName } : readSetting(sources, variable, key, parse)
+  const projectPort = (key: 'port' | 'providerPort', flag: number | undefined, flagName: string) =>
+    pick(flag, flagName, SETTING_VARIABLES[key], key, parsePort) ?? { value: DEFAULT_SETTINGS[key], from: 'the default' }
+
+  const port = projectPort('port', flags.port, '--port')
+  const providerPort = projectPort('providerPort', flags.providerPort, '--provider-port')
+  const delayMs = pick(flags.delay, '--delay', SETTING_VARIABLES.delay, 'delay', parseNonNegativeInteger)?.value ?? DEFAULT_SETTINGS.delay
   const settings: DevSettings = {
-    port: pick(flags.port, 'PORT', 'port', parsePort) ?? DEFAULT_SETTINGS.port,
-    providerPort: pick(flags.providerPort, 'PROVIDER_PORT', 'providerPort', parsePort) ?? DEFAULT_SETTINGS.providerPort,
+    port: port.value,
+    providerPort: providerPort.value,
     delayMs,
-    restartDelayMs: pick(flags.restartDelay, 'PROVIDER_RESTART_DELAY_MS', null, parseNonNegativeInteger) ?? delayMs,
-    mode: pick(flags.mode, 'PROVIDER_MODE', null, parseChoice(PROVIDER_MODES)) ?? 'ok',
-    ttlS: pick(flags.ttl, 'PROVIDER_TTL_S', null, parseNonNegativeInteger) ?? 0,
+    restartDelayMs: pick(flags.restartDelay, '--restart-delay', 'PROVIDER_RESTART_DELAY_MS', null, parseNonNegativeInteger)?.value ?? delayMs,
+    mode: pick(flags.mode, '--mode', 'PROVIDER_MODE', null, parseChoice(PROVIDER_MODES))?.value ?? 'ok',
+    ttlS: pick(flags.ttl, '--ttl', 'PROVIDER_TTL_S', null, parseNonNegativeInteger)?.value ?? 0,
     instances: flags.instances ?? 1,
-    store: pick(undefined, null, 'store', parseChoice(STORES)) ?? DEFAULT_SETTINGS.store,
+    store: readSetting(sources, SETTING_VARIABLES.store, 'store', parseChoice(STORES))?.value ?? DEFAULT_SETTINGS.store,
     watch: flags.watch,
   }
-  const { port, providerPort, instances, store } = settings
-  const lastPort = port + instances - 1
+  const { instances, store } = settings
+  const lastPort = port.value + instances - 1
   if (instances > 1 && store !== 'redis') {
     throw new UsageError(
       `--instances ${instances} needs a shared store, but this project keeps its key in ${store} (package.json "gatekeep".store); use a project made with \`gatekeep init --store redis\`.`,
     )
   }
   if (lastPort > HIGHEST_PORT) {
-    throw new UsageError(`--instances ${instances} from port ${port} needs ports up to ${lastPort}, above ${HIGHEST_PORT}; pass a lower --port.`)
+    throw new UsageError(`--instances ${instances} from port ${port.value} (${port.from}) needs ports up to ${lastPort}, above ${HIGHEST_PORT}; pass a lower --port.`)
   }
-  if (providerPort >= port && providerPort <= lastPort) {
-    const services = instances === 1 ? 'the service' : `the services (ports ${port}-${lastPort})`
-    throw new UsageError(`${services} and the provider cannot share port ${providerPort}; pass --port or --provider-port.`)
+  if (providerPort.value >= port.value && providerPort.value <= lastPort) {
+    const services = instances === 1 ? 'the service' : `the services (ports ${port.value}-${lastPort})`
+    throw new UsageError(
+      `${services} and the provider cannot share port ${providerPort.value} (service: ${port.from}; provider: ${providerPort.from}); pass --port or --provider-port.`,
+    )
   }
   return settings
-}
-
-function parseFrom<T>(source: string, value: string, parse: Parser<T>): T {
-  try {
-    return parse(value)
-  } catch (error) {
-    if (error instanceof InvalidArgumentError) throw new UsageError(`${source}: ${error.message}`)
-    throw error
-  }
 }

@@ -38,6 +38,9 @@ export { createRedisStore as createStore } from './redis.js'
 const REDIS_ONLY_FILES = new Set(['src/store/redis.ts', 'test/redis-store.test.ts'])
 const REDIS_ONLY_DEPENDENCY = 'ioredis'
 
+const DOCKERFILE = 'Dockerfile'
+const EXPOSE_LINE = /^EXPOSE \d+$/m
+
 // Leftovers of working on the template itself, never part of a new project.
 const SKIPPED_FOLDERS = new Set(['node_modules', 'dist', '.gatekeep'])
 function isSkippedFile(name: string): boolean {
@@ -78,15 +81,15 @@ export function fillTemplate(templateFiles: readonly ProjectFile[], values: Rend
   const files = storeFiles.map((file) => {
     if (file.path === 'package.json') return { ...file, content: fillPackageJson(file.content, values) }
     if (file.path === STORE_MODULE && redis) return { ...file, content: STORE_MODULE_FOR_REDIS }
+    if (file.path === DOCKERFILE) return { ...file, content: fillDockerfile(file.content, values.settings.port) }
     if (file.path === 'README.md') {
       return { ...file, content: text(file.content).replaceAll(TEMPLATE_PACKAGE_NAME, values.name) }
     }
     return file
   })
-  const { port, providerPort, store } = values.settings
   files.push({
     path: '.env',
-    content: renderEnvFile({ secret: values.webhookSecret, port, providerPort, store }),
+    content: renderEnvFile({ secret: values.webhookSecret, store: values.settings.store }),
     mode: 0o600,
     keepExisting: true,
   })
@@ -99,6 +102,14 @@ export function renderProject(templateDir: string, values: RenderValues): Projec
 
 function text(content: Uint8Array | string): string {
   return typeof content === 'string' ? content : Buffer.from(content).toString('utf8')
+}
+
+/**
+ * The service reads its port from package.json, which the image carries, so only `EXPOSE` (a
+ * literal, read by `docker run -P` and by people) needs the project's port written in.
+ */
+function fillDockerfile(content: Uint8Array | string, port: number): string {
+  return text(content).replace(EXPOSE_LINE, `EXPOSE ${port}`)
 }
 
 function fillPackageJson(content: Uint8Array | string, values: RenderValues): string {

@@ -18,6 +18,11 @@ export async function resolveOptions(
 ): Promise<InitContext> {
   const { cwd, interactive, packageManager } = environment
   const store = flags.store ?? DEFAULT_SETTINGS.store
+  if (flags.port === flags.providerPort) {
+    throw new UsageError(
+      `--port and --provider-port are both ${flags.port}: the service and the mock provider each need their own port; pass different ones.`,
+    )
+  }
   if (flags.name !== undefined) {
     const problem = packageNameProblem(flags.name)
     if (problem) throw new UsageError(`invalid --name "${flags.name}": ${problem}.`)

@@ -47,20 +47,75 @@ type Env = Record<string, string | undefined>
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
+// The variables of process.env that `.env` supplied, so that an error about one names the file.
+// Like process.env itself, one per process.
+const fromDotEnv = new Set<string>()
+
 /** Loads `.env` from the working directory when present; variables already set win. */
 export function loadDotEnv(path = '.env'): void {
-  if (existsSync(path)) process.loadEnvFile(path)
+  if (!existsSync(path)) return
+  const before = new Set(Object.keys(process.env))
+  process.loadEnvFile(path)
+  for (const name of Object.keys(process.env)) if (!before.has(name)) fromDotEnv.add(name)
+}
+
+/** A variable as an error names it: with `.env` when its value came from there. */
+function described(name: string): string {
+  return fromDotEnv.has(name) ? `${name} (from .env)` : name
+}
+
+function parseInteger(what: string, raw: string, min: number, max: number): number {
+  const value = Number(raw)
+  if (!/^-?\d+$/.test(raw.trim()) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`
+    throw new ConfigError(`${what} must be a whole number ${range}; got "${raw}".`)
+  }
+  return value
 }
 
 export function readInteger(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
-  const value = Number(raw)
-  if (!/^-?\d+$/.test(raw.trim()) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `${min} or more` : `from ${min} to ${max}`
-    throw new ConfigError(`${name} must be a whole number ${range}; got "${raw}".`)
+  return parseInteger(described(name), raw, min, max)
+}
+
+/** The project as its package.json describes it. */
+export interface Project {
+  name: string
+  /** Its `"gatekeep"` object: the ports and the mock provider's delay, shared by every entry. */
+  settings: Record<string, unknown>
+}
+
+export function readProject(): Project {
+  // src/config.ts and dist/config.js both sit one level below the project's package.json.
+  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    name?: string
+    gatekeep?: Record<string, unknown>
   }
-  return value
+  return { name: manifest.name ?? 'gatekeep-service', settings: manifest.gatekeep ?? {} }
+}
+
+// The settings package.json "gatekeep" holds, the variable that overrides each, and the default
+// when neither is set. `gatekeep dev` reads them by the same rule.
+const PROJECT_SETTINGS = {
+  port: { variable: 'PORT', fallback: 3000, max: 65535 },
+  providerPort: { variable: 'PROVIDER_PORT', fallback: 4000, max: 65535 },
+  delay: { variable: 'PROVIDER_DELAY_MS', fallback: 5000, max: Number.MAX_SAFE_INTEGER },
+} as const
+
+export type ProjectSetting = keyof typeof PROJECT_SETTINGS
+
+/**
+ * A setting of the project as `npm start`, `npm run provider` and `gatekeep dev` all read it:
+ * the environment (`.env` included, the environment winning), else package.json "gatekeep",
+ * else the default.
+ */
+export function readProjectSetting(env: Env, project: Project, key: ProjectSetting): number {
+  const { variable, fallback, max } = PROJECT_SETTINGS[key]
+  const raw = env[variable]
+  if (raw !== undefined && raw !== '') return parseInteger(described(variable), raw, 0, max)
+  const value = project.settings[key]
+  return value === undefined ? fallback : parseInteger(`package.json "gatekeep".${key}`, String(value), 0, max)
 }
 
 export function readUrl(env: Env, name: string, fallback: string): string
@@ -72,10 +127,10 @@ export function readUrl(env: Env, name: string, fallback: string | null): string
   try {
     url = new URL(raw)
   } catch {
-    throw new ConfigError(`${name} must be an http(s) URL; got "${raw}".`)
+    throw new ConfigError(`${described(name)} must be an http(s) URL; got "${raw}".`)
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(`${name} must be an http(s) URL; got "${raw}".`)
+    throw new ConfigError(`${described(name)} must be an http(s) URL; got "${raw}".`)
   }
   return raw.replace(/\/+$/, '')
 }
@@ -84,7 +139,7 @@ export function readChoice<T extends string>(env: Env, name: string, choices: re
   const raw = env[name]
   if (raw === undefined || raw === '') return fallback
   if (!(choices as readonly string[]).includes(raw)) {
-    throw new ConfigError(`${name} must be one of ${choices.join(', ')}; got "${raw}".`)
+    throw new ConfigError(`${described(name)} must be one of ${choices.join(', ')}; got "${raw}".`)
   }
   return raw as T
 }
@@ -95,7 +150,7 @@ export function readWebhookSecret(env: Env): string {
     throw new ConfigError('WEBHOOK_SECRET is not set; copy it from .env.example or run `gatekeep dev` once to create .env.')
   }
   // Never echo the value: it is a secret even when malformed.
-  const malformed = new ConfigError('WEBHOOK_SECRET must be a Standard Webhooks secret: "whsec_" followed by base64.')
+  const malformed = new ConfigError(`${described('WEBHOOK_SECRET')} must be a Standard Webhooks secret: "whsec_" followed by base64.`)
   if (!secret.startsWith('whsec_')) throw malformed
   try {
     new Webhook(secret)
@@ -111,7 +166,7 @@ function readFraction(env: Env, name: string, fallback: number, { allowZero = fa
   const value = Number(raw)
   if (!Number.isFinite(value) || value < 0 || (value === 0 && !allowZero) || value >= 1) {
     const range = allowZero ? 'from 0 to 1 (1 excluded)' : 'between 0 and 1 (both excluded)'
-    throw new ConfigError(`${name} must be a number ${range}; got "${raw}".`)
+    throw new ConfigError(`${described(name)} must be a number ${range}; got "${raw}".`)
   }
   return value
 }
@@ -120,20 +175,13 @@ function readRedisUrl(env: Env): string {
   const raw = env.REDIS_URL || 'redis://127.0.0.1:6379'
   const protocol = URL.canParse(raw) ? new URL(raw).protocol : ''
   if (protocol !== 'redis:' && protocol !== 'rediss:') {
-    throw new ConfigError(`REDIS_URL must be a redis:// or rediss:// URL; got "${raw.replace(/\/\/[^@/]*@/, '//***@')}".`)
+    throw new ConfigError(`${described('REDIS_URL')} must be a redis:// or rediss:// URL; got "${raw.replace(/\/\/[^@/]*@/, '//***@')}".`)
   }
   return raw
 }
 
-/** The project's package name: the default namespace of its Redis keys. */
-function packageName(): string {
-  // src/config.ts and dist/config.js both sit one level below the project's package.json.
-  const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name?: string }
-  return manifest.name ?? 'gatekeep-service'
-}
-
-export function loadConfig(env: Env = process.env): Config {
-  const port = readInteger(env, 'PORT', 3000, 0, 65535)
+export function loadConfig(env: Env = process.env, project: Project = readProject()): Config {
+  const port = readProjectSetting(env, project, 'port')
   const backoffBaseMs = readInteger(env, 'GATE_BACKOFF_BASE_MS', 500, 1)
   const backoffMaxMs = readInteger(env, 'GATE_BACKOFF_MAX_MS', 30_000, 1)
   if (backoffMaxMs < backoffBaseMs) {
@@ -142,7 +190,8 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port,
     host: env.HOST || '127.0.0.1',
-    providerUrl: readUrl(env, 'PROVIDER_URL', 'http://127.0.0.1:4000'),
+    // Unset: the mock provider, on the port `npm run provider` listens on.
+    providerUrl: readUrl(env, 'PROVIDER_URL', null) ?? `http://127.0.0.1:${readProjectSetting(env, project, 'providerPort')}`,
     publicUrl: readUrl(env, 'PUBLIC_URL', null),
     webhookSecret: readWebhookSecret(env),
     logLevel: readChoice(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
@@ -162,7 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxRssBytes: readInteger(env, 'PRESSURE_MAX_RSS_BYTES', 0, 0),
     },
     redisUrl: readRedisUrl(env),
-    namespace: env.GATE_NAMESPACE || packageName(),
+    namespace: env.GATE_NAMESPACE || project.name,
     devRoutes: env.GATEKEEP_DEV === '1',
   }
 }

@@ -41,3 +41,40 @@ test('each bad value stops with a message naming the variable and never echoing 
     }, JSON.stringify(env))
   }
 })
+
+const PROJECT = { name: 'orders', settings: { port: 3710, providerPort: 4710, delay: 3000, store: 'memory' } }
+
+test('package.json "gatekeep" gives the port and the provider URL; the environment overrides them', () => {
+  const fromProject = loadConfig({ WEBHOOK_SECRET: SECRET }, PROJECT)
+  assert.equal(fromProject.port, 3710)
+  assert.equal(fromProject.providerUrl, 'http://127.0.0.1:4710')
+  // Unset, the callback address is where the server listens (setup.ts), never a pinned port.
+  assert.equal(fromProject.publicUrl, null)
+  assert.equal(fromProject.namespace, 'orders')
+
+  const overridden = loadConfig({ WEBHOOK_SECRET: SECRET, PORT: '3855', PROVIDER_PORT: '4855' }, PROJECT)
+  assert.equal(overridden.port, 3855)
+  assert.equal(overridden.providerUrl, 'http://127.0.0.1:4855')
+
+  const explicit = loadConfig({ WEBHOOK_SECRET: SECRET, PROVIDER_URL: 'https://provider.example.com/', PROVIDER_PORT: 'ignored' }, PROJECT)
+  assert.equal(explicit.providerUrl, 'https://provider.example.com')
+
+  const bare = loadConfig({ WEBHOOK_SECRET: SECRET, PORT: '' }, { name: 'orders', settings: {} })
+  assert.equal(bare.port, 3000)
+  assert.equal(bare.providerUrl, 'http://127.0.0.1:4000')
+})
+
+test('a bad value in package.json "gatekeep" is named as such', () => {
+  const cases: Array<[Record<string, unknown>, RegExp]> = [
+    [{ port: 'three thousand' }, /^package\.json "gatekeep"\.port must be a whole number from 0 to 65535; got "three thousand"\.$/],
+    [{ port: 70000 }, /^package\.json "gatekeep"\.port must be/],
+    [{ providerPort: -1 }, /^package\.json "gatekeep"\.providerPort must be/],
+  ]
+  for (const [settings, message] of cases) {
+    assert.throws(() => loadConfig({ WEBHOOK_SECRET: SECRET }, { name: 'orders', settings }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError)
+      assert.match(error.message, message)
+      return true
+    }, JSON.stringify(settings))
+  }
+})

@@ -1,5 +1,5 @@
 import closeWithGrace from 'close-with-grace'
-import { ConfigError, loadDotEnv, readChoice, readInteger, readWebhookSecret } from '../config.js'
+import { ConfigError, loadDotEnv, readChoice, readInteger, readProject, readProjectSetting, readWebhookSecret } from '../config.js'
 import { buildMockProvider, MOCK_PROVIDER_DEFAULTS, PROVIDER_MODES, type MockProviderOptions } from './mock.js'
 
 // `npm run provider` (and `gatekeep dev`) run the mock provider alone with this entry.
@@ -9,9 +9,11 @@ let host: string
 let options: MockProviderOptions
 try {
   const env = process.env
-  const delayMs = readInteger(env, 'PROVIDER_DELAY_MS', MOCK_PROVIDER_DEFAULTS.delayMs, 0)
+  // The port and the delay are the project's (package.json "gatekeep"), as under `gatekeep dev`.
+  const project = readProject()
+  const delayMs = readProjectSetting(env, project, 'delay')
   const ttlS = readInteger(env, 'PROVIDER_TTL_S', 0, 0)
-  port = readInteger(env, 'PROVIDER_PORT', 4000, 0, 65535)
+  port = readProjectSetting(env, project, 'providerPort')
   host = env.PROVIDER_HOST || '127.0.0.1'
   options = {
     ...MOCK_PROVIDER_DEFAULTS,
