@@ -17,13 +17,48 @@ const program = new Command('gatekeep')
   .option('--no-color', 'never color the output')
   .showSuggestionAfterError()
   .exitOverride()
-  .configureOutput({
-    outputError: (message, write) => write(colors.red(message)),
-  })
 
 registerInit(program)
 registerDev(program)
 registerSimulateAbort(program)
+
+// Commander's own refusals (unknown option, bad value) read like every other failure.
+for (const command of [program, ...program.commands]) {
+  command.configureOutput({ outputError: (message) => printError(command, usageMessage(command, message)) })
+}
+
+/** The command whose action runs, for the form of its errors. */
+let running: Command = program
+program.hook('preAction', (_program, actionCommand) => {
+  running = actionCommand
+})
+
+/** Commander's message on one line, ending with where the command's usage is. */
+function usageMessage(command: Command, message: string): string {
+  const text = message
+    .trim()
+    .replace(/^error: /, '')
+    .replace(/\s*\n\(Did you mean (.+)\?\)$/, ' (did you mean $1?)')
+    .replace(/\.$/, '')
+  const help = command === program ? 'gatekeep --help' : `gatekeep ${command.name()} --help`
+  return `${text}; see \`${help}\`.`
+}
+
+/**
+ * `--json` output is read by programs: then the error is one JSON line, `{"error": "..."}`, on
+ * stderr, so that stdout holds the report alone (a failed verdict has both). Read from the raw
+ * arguments, since commander may refuse a value before it reaches `--json`.
+ */
+function wantsJson(command: Command): boolean {
+  if (!command.options.some((option) => option.long === '--json')) return false
+  const args = process.argv.slice(2)
+  const end = args.indexOf('--')
+  return (end === -1 ? args : args.slice(0, end)).includes('--json')
+}
+
+function printError(command: Command, message: string): void {
+  process.stderr.write(wantsJson(command) ? `${JSON.stringify({ error: message })}\n` : `${colors.red('error:')} ${message}\n`)
+}
 
 function verbose(): boolean {
   return Boolean(program.opts().verbose || process.env.DEBUG)
@@ -36,17 +71,14 @@ try {
     // Help and version end here with 0; every other commander error is a wrong call.
     process.exitCode = error.exitCode === 0 ? 0 : 2
   } else if (isCliError(error)) {
-    process.stderr.write(`${colors.red('error:')} ${error.message}\n`)
+    printError(running, error.message)
     if (verbose() && error.stack) process.stderr.write(`${error.stack}\n`)
     process.exitCode = error.exitCode
   } else {
     const message = error instanceof Error ? error.message : String(error)
-    process.stderr.write(`${colors.red('error:')} ${message}\n`)
-    process.stderr.write(
-      verbose() && error instanceof Error && error.stack
-        ? `${error.stack}\n`
-        : 'Run again with --verbose for details.\n',
-    )
+    const details = verbose() && error instanceof Error && error.stack
+    printError(running, details ? message : `${message} (run again with --verbose for details)`)
+    if (details) process.stderr.write(`${error.stack}\n`)
     process.exitCode = 1
   }
 }

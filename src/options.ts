@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander'
+import { InvalidArgumentError, Option } from 'commander'
 
 // Parsers for commander options: each refuses a bad value before any command runs.
 
@@ -29,4 +29,10 @@ export function parseChoice<T extends string>(choices: readonly T[]): (value: st
     }
     return value as T
   }
+}
+
+/** An option taking one of `choices`: listed in the help, and refused in the words of every other bad value. */
+export function choiceOption<T extends string>(flags: string, description: string, choices: readonly T[]): Option {
+  // choices() lists them in the help; its own refusal ("Allowed choices are") is replaced.
+  return new Option(flags, description).choices(choices).argParser(parseChoice(choices))
 }

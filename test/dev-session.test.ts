@@ -1,6 +1,7 @@
 // `gatekeep dev` end to end: real processes, files and HTTP on loopback.
 import assert from 'node:assert/strict'
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -8,8 +9,10 @@ import { parseEnv } from 'node:util'
 import {
   count,
   fetchVersion,
+  freePort,
   readDevState,
   saveVersionRoute,
+  startDev,
   startDevSession,
   waitUntilGone,
   waitUntilPortFree,
@@ -133,4 +136,57 @@ test('--ttl reaches the provider: the key is refreshed before it expires', TIMEO
   await dev.waitFor(/gatekeep │ gate open after/, 30_000)
   await dev.waitFor(/gatekeep │ key refreshed before it expired/, 10_000)
   assert.equal((await fetch(`${dev.baseUrl}/health/ready`)).status, 200)
+})
+
+test('a second gatekeep dev in the project exits 2 naming the first, which keeps serving and keeps its dev.json', TIMEOUT, async (t) => {
+  const dev = await startDevSession(t, { args: ['--delay', '100'] })
+  await dev.waitFor(/gatekeep │ gate open after/, 30_000)
+  const stateFile = path.join(dev.root, '.gatekeep', 'dev.json')
+  const before = readFileSync(stateFile, 'utf8')
+  assert.equal(statSync(stateFile).mode & 0o777, 0o600, 'dev.json is mode 600')
+
+  // Other ports: before, it started silently beside the first, and removed its dev.json on exit.
+  const second = startDev(['--port', String(await freePort()), '--provider-port', String(await freePort())], dev.root)
+  // Were it to start, its children would watch it and end with it.
+  t.after(() => void (second.child.exitCode === null && second.child.kill('SIGKILL')))
+  const { code } = await second.exited
+  assert.equal(code, 2, second.output())
+  assert.equal(
+    second.output(),
+    `error: gatekeep dev is already running in this project (pid ${dev.child.pid}, service ${dev.baseUrl}); ` +
+      `stop it first: q or Ctrl-C in its terminal, or kill ${dev.child.pid}.\n`,
+  )
+  assert.equal(readFileSync(stateFile, 'utf8'), before)
+  assert.equal((await fetch(`${dev.baseUrl}/health/ready`)).status, 200)
+})
+
+test('a dev.json left by a session that died is taken over, and removed on exit', TIMEOUT, async (t) => {
+  const deadPid = spawnSync(process.execPath, ['-e', '0']).pid
+  const dev = await startDevSession(t, {
+    args: ['--delay', '100'],
+    prepare: (root) => {
+      mkdirSync(path.join(root, '.gatekeep'))
+      const stale = { pid: deadPid, services: [{ url: 'http://127.0.0.1:9', pid: deadPid }], provider: null }
+      writeFileSync(path.join(root, '.gatekeep', 'dev.json'), JSON.stringify(stale))
+    },
+  })
+  await dev.waitFor(/gatekeep │ service listening on/, 30_000)
+  const state = readDevState(dev.root)
+  assert.equal(state?.pid, dev.child.pid)
+  assert.deepEqual(state?.services.map((service) => service.url), [dev.baseUrl])
+  dev.child.kill('SIGINT')
+  assert.deepEqual(await dev.exited, { code: 0, signal: null })
+  assert.equal(existsSync(path.join(dev.root, '.gatekeep', 'dev.json')), false)
+})
+
+test('a session removes only its own dev.json', TIMEOUT, async (t) => {
+  const dev = await startDevSession(t, { args: ['--delay', '100'] })
+  await dev.waitFor(/gatekeep │ gate open after/, 30_000)
+  await dev.waitFor(/watching .+ for changes/)
+  // Another session's file now (this test's process stands for it): not this session's to remove.
+  const other = JSON.stringify({ pid: process.pid, services: [{ url: 'http://127.0.0.1:9', pid: process.pid }], provider: null })
+  writeFileSync(path.join(dev.root, '.gatekeep', 'dev.json'), other)
+  dev.child.kill('SIGINT')
+  assert.deepEqual(await dev.exited, { code: 0, signal: null })
+  assert.equal(readFileSync(path.join(dev.root, '.gatekeep', 'dev.json'), 'utf8'), other)
 })

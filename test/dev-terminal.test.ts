@@ -1,7 +1,7 @@
 // `gatekeep dev` on a terminal: keys, countdown, colors; and through `npm run dev`.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdirSync, symlinkSync } from 'node:fs'
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import {
@@ -96,4 +96,43 @@ test('`npm run dev` runs it; Ctrl-C to the whole process group ends everything',
   await exited
   await waitUntilGone(pids)
   assert.equal(await waitUntilPortFree(port), true)
+})
+
+test('Ctrl-C on a TTY is a requested stop: every child ends, exit 0', onTerminal, async (t) => {
+  const root = makeDevProject(tempDir(t, 'gatekeep-dev-tty-'))
+  const port = await freePort()
+  const dev = startDevInTerminal(t, root, ['--delay', '100', '--port', String(port), '--provider-port', String(await freePort())])
+  await dev.waitFor(/gatekeep │ gate open after/, 30_000)
+  const state = readDevState(root)
+  assert.ok(state)
+  const pids = [state.pid, ...childPids(state.pid)]
+  dev.type('\x03')
+  assert.equal(await dev.exited, 0)
+  await waitUntilGone(pids)
+  assert.equal(readDevState(root), null)
+  assert.equal(await waitUntilPortFree(port), true)
+})
+
+test('a second Ctrl-C on a TTY forces the stop: exit 130', onTerminal, async (t) => {
+  const root = makeDevProject(tempDir(t, 'gatekeep-dev-tty-'))
+  // A service that ignores SIGTERM keeps the first stop waiting for its grace period.
+  writeFileSync(
+    path.join(root, 'src', 'server.ts'),
+    [
+      "import Fastify from 'fastify'",
+      "process.on('SIGTERM', () => console.error('ignoring SIGTERM'))",
+      'const app = Fastify({ logger: true })',
+      "await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })",
+    ].join('\n'),
+  )
+  const dev = startDevInTerminal(t, root, ['--delay', '100', '--port', String(await freePort()), '--provider-port', String(await freePort())])
+  await dev.waitFor(/service listening on/, 30_000)
+  const state = readDevState(root)
+  assert.ok(state)
+  const pids = [state.pid, ...childPids(state.pid)]
+  dev.type('\x03')
+  await dev.waitFor(/SIGINT received: stopping \(again to force\)/)
+  dev.type('\x03')
+  assert.equal(await dev.exited, 130)
+  await waitUntilGone(pids)
 })

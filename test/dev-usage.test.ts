@@ -1,7 +1,7 @@
 // `gatekeep dev` refusing to start: each failure is one line and the right exit code, before
 // anything is written or spawned.
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import path from 'node:path'
 import { test } from 'node:test'
@@ -93,6 +93,57 @@ test('refuses a bad value in package.json "gatekeep", naming it', TIMEOUT, async
   assertUntouched(root)
 })
 
+/** A loopback port held by this test until it ends. */
+async function takenPort(t: Parameters<typeof tempDir>[0]): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => server.close())
+  return (server.address() as { port: number }).port
+}
+
+const SECRET_LINE = `WEBHOOK_SECRET=whsec_${Buffer.alloc(32, 1).toString('base64')}\n`
+
+test('PORT in .env is the port, as for npm start; the environment wins over it', TIMEOUT, async (t) => {
+  const root = project(t)
+  const [inDotEnv, inEnvironment] = [await takenPort(t), await takenPort(t)]
+  writeFileSync(path.join(root, '.env'), `${SECRET_LINE}PORT=${inDotEnv}\n`)
+  const fromDotEnv = await runGatekeep(['dev'], { cwd: root, env: { PORT: undefined, WEBHOOK_SECRET: undefined } })
+  assert.equal(fromDotEnv.code, 1, fromDotEnv.stderr)
+  assert.match(fromDotEnv.stderr, new RegExp(`^error: port ${inDotEnv} is already in use`))
+
+  const fromEnvironment = await runGatekeep(['dev'], { cwd: root, env: { PORT: String(inEnvironment), WEBHOOK_SECRET: undefined } })
+  assert.equal(fromEnvironment.code, 1, fromEnvironment.stderr)
+  assert.match(fromEnvironment.stderr, new RegExp(`^error: port ${inEnvironment} is already in use`))
+  assert.equal(existsSync(path.join(root, '.gatekeep')), false)
+})
+
+test('refuses a bad PORT in .env, naming .env', TIMEOUT, async (t) => {
+  const root = project(t)
+  writeFileSync(path.join(root, '.env'), `${SECRET_LINE}PORT=abc\n`)
+  // A taken provider port: were .env ignored, dev would stop on it (exit 1) instead.
+  const provider = String(await takenPort(t))
+  const { code, stdout, stderr } = await runGatekeep(['dev', '--provider-port', provider], { cwd: root, env: { PORT: undefined } })
+  assert.equal(code, 2, stderr)
+  assert.equal(stdout, '')
+  assert.equal(stderr, 'error: PORT=abc (.env): expected a port from 1 to 65535.\n')
+  assert.equal(existsSync(path.join(root, '.gatekeep')), false)
+})
+
+test('equal ports in package.json are refused naming package.json, not flags never passed', TIMEOUT, async (t) => {
+  const root = project(t)
+  const manifestPath = path.join(root, 'package.json')
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { gatekeep: Record<string, unknown> }
+  Object.assign(manifest.gatekeep, { port: 3750, providerPort: 3750 })
+  writeFileSync(manifestPath, JSON.stringify(manifest))
+  const { code, stderr } = await runGatekeep(['dev'], { cwd: root, env: { PORT: undefined, PROVIDER_PORT: undefined } })
+  assert.equal(code, 2)
+  assert.match(
+    stderr,
+    /^error: the service and the provider cannot share port 3750 \(service: package\.json "gatekeep"\.port; provider: package\.json "gatekeep"\.providerPort\)/,
+  )
+  assertUntouched(root)
+})
+
 test('refuses a .env without WEBHOOK_SECRET, never printing secrets', TIMEOUT, async (t) => {
   const root = project(t)
   writeFileSync(path.join(root, '.env'), 'PORT=3000\n')
@@ -131,4 +182,28 @@ test('a missing entry file: exit 1 naming it', TIMEOUT, async (t) => {
   assert.equal(code, 1)
   assert.match(stderr, /^error: src\/server\.ts is missing in /)
   assertUntouched(root)
+})
+
+test('a dev.json naming a live session: exit 2 naming it and how to stop it, nothing changed', TIMEOUT, async (t) => {
+  const root = project(t)
+  mkdirSync(path.join(root, '.gatekeep'))
+  const stateFile = path.join(root, '.gatekeep', 'dev.json')
+  // This test's own process stands for the session: it runs, and it is not the new dev.
+  const session = { pid: process.pid, services: [{ url: 'http://127.0.0.1:3999', pid: process.pid }], provider: null }
+  writeFileSync(stateFile, JSON.stringify(session))
+  const { code, stdout, stderr } = await runGatekeep(['dev', '--port', String(await freePort())], { cwd: root })
+  assert.equal(code, 2)
+  assert.equal(stdout, '')
+  assert.equal(
+    stderr,
+    `error: gatekeep dev is already running in this project (pid ${process.pid}, service http://127.0.0.1:3999); ` +
+      `stop it first: q or Ctrl-C in its terminal, or kill ${process.pid}.\n`,
+  )
+  assert.equal(readFileSync(stateFile, 'utf8'), JSON.stringify(session))
+  assert.equal(existsSync(path.join(root, '.env')), false, '.env was written')
+
+  writeFileSync(stateFile, JSON.stringify({ ...session, services: [] }))
+  const starting = await runGatekeep(['dev'], { cwd: root })
+  assert.equal(starting.code, 2)
+  assert.match(starting.stderr, new RegExp(`\\(pid ${process.pid}, still starting\\)`))
 })

@@ -33,15 +33,15 @@ test('init writes the template as a new project with its values filled in', { ti
   const manifest = readJson(path.join(project, 'package.json'))
   assert.equal(manifest.name, 'shop-api')
   assert.deepEqual(manifest.gatekeep, { port: 8080, providerPort: 9090, delay: 0, store: 'memory' })
-  // These tests run gatekeep from its clone, so the project must point back at the clone.
-  assert.equal((manifest.devDependencies as Record<string, string>).gatekeep, `file:${repoRoot}`)
+  // These tests run gatekeep from its clone, so the project must point back at the clone,
+  // by a path relative to the project, and say so.
+  assert.equal((manifest.devDependencies as Record<string, string>).gatekeep, `file:${path.relative(project, repoRoot)}`)
+  assert.match(result.stdout, /^Created shop-api\/\ngatekeep is not from the registry: the project installs it from the gatekeep clone at /)
 
   const env = readFileSync(path.join(project, '.env'), 'utf8')
   assert.equal(Buffer.from(secretOf(project).slice('whsec_'.length), 'base64').length, 32)
-  assert.match(env, /^PORT=8080$/m)
-  assert.match(env, /^PROVIDER_PORT=9090$/m)
-  assert.match(env, /^PROVIDER_URL=http:\/\/127\.0\.0\.1:9090$/m)
-  assert.match(env, /^PUBLIC_URL=http:\/\/127\.0\.0\.1:8080$/m)
+  // The ports live in package.json only; .env pins neither them nor a URL built from them.
+  assert.doesNotMatch(env, /^(PORT|PROVIDER_PORT|PROVIDER_URL|PUBLIC_URL)=/m)
   assert.equal(statSync(path.join(project, '.env')).mode & 0o777, 0o600)
 
   if (existsSync(path.join(templateDir, 'README.md'))) {
@@ -168,7 +168,7 @@ test('--force lists what it replaces, keeps unrelated files and the existing .en
   writeFileSync(path.join(target, 'notes.txt'), 'mine')
   const result = await runGatekeep(['init', 'existing', '--force'], { cwd })
   assert.equal(result.code, 0, result.stderr)
-  assert.match(result.stdout, /Replaced 1 existing file\(s\):\n {2}package\.json\n/)
+  assert.match(result.stdout, /^Replaced 1 file in existing\/ \(added \d+ files\):\n {2}package\.json\n/)
   assert.match(result.stdout, /Kept your \.env/)
   assert.equal(readFileSync(path.join(target, 'notes.txt'), 'utf8'), 'mine')
   assert.equal(readFileSync(path.join(target, '.env'), 'utf8'), 'WEBHOOK_SECRET=whsec_mine\n')
@@ -291,4 +291,80 @@ test('on a terminal, a cancelled prompt exits 130 and writes nothing', { timeout
   assert.equal(result.code, 130, result.screen)
   assert.match(result.screen, /Cancelled; nothing was written/)
   assert.deepEqual(readdirSync(cwd), [])
+})
+
+test('the summary names the folder, and the package only when its name differs', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const same = await runGatekeep(['init', 'my-service'], { cwd })
+  assert.match(same.stdout, /^Created my-service\/\n/)
+  const other = await runGatekeep(['init', 'svc', '--name', '@acme/orders'], { cwd })
+  assert.match(other.stdout, /^Created svc\/ \(package @acme\/orders\)\n/)
+  mkdirSync(path.join(cwd, 'here'))
+  const current = await runGatekeep(['init', '.'], { cwd: path.join(cwd, 'here') })
+  assert.match(current.stdout, /^Created \.\/ \(package here\)\n/)
+})
+
+test('the refusal of a non-empty folder lists what --force would replace; --force replaces those and says so', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  assert.equal((await runGatekeep(['init', 'svc'], { cwd })).code, 0)
+  const project = path.join(cwd, 'svc')
+  writeFileSync(path.join(project, 'src', 'app.ts'), '// my edits\n')
+  const manifest = readJson(path.join(project, 'package.json'))
+  writeFileSync(path.join(project, 'package.json'), JSON.stringify({ ...manifest, description: 'mine' }))
+  writeFileSync(path.join(project, 'notes.txt'), 'mine')
+  const before = snapshot(cwd)
+
+  const refused = await runGatekeep(['init', 'svc'], { cwd })
+  assert.equal(refused.code, 2)
+  assert.equal(
+    refused.stderr,
+    'error: svc is not empty; choose an empty folder, or run again with --force to write into it ' +
+      '(it would replace 2 files: package.json, src/app.ts; it keeps your other files and any .env).\n',
+  )
+  assert.deepEqual(snapshot(cwd), before)
+
+  const forced = await runGatekeep(['init', 'svc', '--force'], { cwd })
+  assert.equal(forced.code, 0, forced.stderr)
+  assert.match(forced.stdout, /^Replaced 2 files in svc\/ \(\d+ files already matched\):\n {2}package\.json\n {2}src\/app\.ts\nKept your \.env/)
+  assert.doesNotMatch(forced.stdout, /Created/)
+  assert.equal(readFileSync(path.join(project, 'notes.txt'), 'utf8'), 'mine')
+  assert.doesNotMatch(readFileSync(path.join(project, 'src', 'app.ts'), 'utf8'), /my edits/)
+
+  // Once more: nothing differs, so nothing is replaced.
+  const again = await runGatekeep(['init', 'svc', '--force'], { cwd })
+  assert.match(again.stdout, /^Replaced no file in svc\/ \(\d+ files already matched\)\.\n/)
+})
+
+test('the refusal lists the first 10 files --force would replace and counts the rest', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  assert.equal((await runGatekeep(['init', 'svc'], { cwd })).code, 0)
+  const project = path.join(cwd, 'svc')
+  const edited = listFiles(project).filter((file) => file !== '.env')
+  for (const file of edited) writeFileSync(path.join(project, file), 'edited\n')
+  const refused = await runGatekeep(['init', 'svc'], { cwd })
+  assert.equal(refused.code, 2)
+  const listed = new RegExp(`it would replace ${edited.length} files: ([^;]+) and ${edited.length - 10} more; `).exec(refused.stderr)
+  assert.ok(listed?.[1], refused.stderr)
+  assert.equal(listed[1].split(', ').length, 10)
+  assert.equal(refused.stderr.trim().split('\n').length, 1)
+})
+
+test('an unknown option and a bad choice end with where the usage is', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  const unknown = await runGatekeep(['init', 'svc', '--bogus'], { cwd })
+  assert.equal(unknown.code, 2)
+  assert.equal(unknown.stderr, "error: unknown option '--bogus'; see `gatekeep init --help`.\n")
+  const choice = await runGatekeep(['init', 'svc', '--store', 'x'], { cwd })
+  assert.equal(choice.code, 2)
+  assert.equal(choice.stderr, "error: option '--store <store>' argument 'x' is invalid. expected one of: memory, redis; see `gatekeep init --help`.\n")
+  assert.deepEqual(readdirSync(cwd), [])
+})
+
+test('the refusal copes with a file where the project needs a folder', { timeout: TIMEOUT }, async (t) => {
+  const cwd = tempDir(t)
+  mkdirSync(path.join(cwd, 'busy'))
+  writeFileSync(path.join(cwd, 'busy', 'src'), 'a file, not a folder')
+  const result = await runGatekeep(['init', 'busy'], { cwd })
+  assert.equal(result.code, 2)
+  assert.match(result.stderr, /^error: busy is not empty; .*\(it would replace none of your files; it keeps your other files and any \.env\)\.\n$/)
 })

@@ -26,7 +26,7 @@ test('a new folder is written whole, with the requested modes', { timeout: TIMEO
     file('src/app.ts'),
     { path: '.env', content: 'SECRET=1\n', mode: 0o600, keepExisting: true },
   ])
-  assert.deepEqual(report, { replaced: [], kept: [] })
+  assert.deepEqual(report, { added: ['package.json', 'src/app.ts', '.env'], replaced: [], kept: [], unchanged: [] })
   assert.deepEqual(listFiles(target), ['.env', 'package.json', 'src/app.ts'])
   assert.equal(statSync(path.join(target, '.env')).mode & 0o777, 0o600)
   assert.deepEqual(readdirSync(path.join(parent, 'deep')), ['project'])
@@ -66,7 +66,7 @@ test('--force replaces files one by one and keeps a file marked keepExisting', {
     file('src/app.ts'),
     { path: '.env', content: 'new', mode: 0o600, keepExisting: true },
   ])
-  assert.deepEqual(report, { replaced: ['README.md'], kept: ['.env'] })
+  assert.deepEqual(report, { added: ['src/app.ts'], replaced: ['README.md'], kept: ['.env'], unchanged: [] })
   assert.equal(readFileSync(path.join(target, 'README.md'), 'utf8'), 'content of README.md')
   assert.equal(readFileSync(path.join(target, '.env'), 'utf8'), 'mine')
   assert.deepEqual(listFiles(target), ['.env', 'README.md', 'notes.txt', 'src/app.ts'])
@@ -120,4 +120,15 @@ test('an abort midway through the write puts the target back as it was', { timeo
     await assert.rejects(writeProject(target, mode, files, controller.signal), InitCancelled)
     assert.deepEqual(snapshot(parent), before, `${mode}: target unchanged`)
   }
+})
+
+test("--force leaves a file that already holds the project's content as it is, and says so", { timeout: TIMEOUT }, async (t) => {
+  const target = tempDir(t)
+  writeFileSync(path.join(target, 'README.md'), 'content of README.md')
+  writeFileSync(path.join(target, 'package.json'), 'edited')
+  const before = statSync(path.join(target, 'README.md'))
+  const report = await writeProject(target, 'merge', [file('README.md'), file('package.json')])
+  assert.deepEqual(report, { added: [], replaced: ['package.json'], kept: [], unchanged: ['README.md'] })
+  const after = statSync(path.join(target, 'README.md'))
+  assert.deepEqual([after.ino, after.mtimeMs], [before.ino, before.mtimeMs], 'README.md was not rewritten')
 })

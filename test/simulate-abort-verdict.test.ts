@@ -55,6 +55,7 @@ describe('gatekeep simulate-abort fails (exit 1) when the service falls short', 
     assert.equal(run.code, 1)
     const report = JSON.parse(run.stdout) as { detected: number; cancelled: number }
     assert.deepEqual([report.detected, report.cancelled], [1, 0])
-    assert.equal(run.stderr, 'error: 1 aborted request left its downstream call running.\n')
+    // With --json the error is JSON too, on stderr beside the report on stdout.
+    assert.equal(run.stderr, '{"error":"1 aborted request left its downstream call running."}\n')
   })
 })

@@ -103,7 +103,8 @@ test('gatekeep simulate-abort against a service with /__gatekeep/aborts', { time
       { cwd },
     )
     assert.equal(completed.code, 1)
-    assert.match(completed.stderr, /^error: nothing was aborted: requests finished \(answering 200\) before the hang-up at 1500 ms; .*lower --after/m)
+    // With --json the error is JSON too, on stderr.
+    assert.match((JSON.parse(completed.stderr) as { error: string }).error, /^nothing was aborted: requests finished \(answering 200\) before the hang-up at 1500 ms; .*lower --after/)
     const report = JSON.parse(completed.stdout) as Report
     assert.deepEqual([report.aborted, report.detected, report.cancelled], [0, 0, 0])
     for (const row of report.results) {

@@ -1,6 +1,6 @@
-import { Option, type Command } from 'commander'
+import type { Command } from 'commander'
 import { PROVIDER_MODES, type DevFlags } from '../dev/settings.js'
-import { parseNonNegativeInteger, parsePort, parsePositiveInteger } from '../options.js'
+import { choiceOption, parseNonNegativeInteger, parsePort, parsePositiveInteger } from '../options.js'
 
 export function registerDev(program: Command): void {
   program
@@ -10,14 +10,14 @@ export function registerDev(program: Command): void {
     .option('--restart-delay <ms>', 'before it calls back after a restart (default: --delay)', parseNonNegativeInteger)
     .option('--port <n>', 'port of the service (default: package.json "gatekeep".port, 3000)', parsePort)
     .option('--provider-port <n>', 'port of the provider (default: package.json "gatekeep".providerPort, 4000)', parsePort)
-    .addOption(new Option('--mode <mode>', 'a provider fault to simulate, or ok for none (default: ok)').choices(PROVIDER_MODES))
+    .addOption(choiceOption('--mode <mode>', 'a provider fault to simulate, or ok for none (default: ok)', PROVIDER_MODES))
     .option('--ttl <s>', 'lifetime of the keys the provider issues; 0: they never expire (default: 0)', parseNonNegativeInteger)
     .option('--instances <n>', 'service instances, on ports --port .. --port + n - 1; above 1 needs a --store redis project (default: 1)', parsePositiveInteger)
     .option('--no-watch', 'do not restart on changes')
     .addHelpText(
       'after',
       `
-Settings, highest first: flags, the environment (PORT, PROVIDER_PORT, PROVIDER_DELAY_MS,
+Settings, highest first: flags, the environment, .env (PORT, PROVIDER_PORT, PROVIDER_DELAY_MS,
 PROVIDER_RESTART_DELAY_MS, PROVIDER_MODE, PROVIDER_TTL_S), package.json "gatekeep", defaults.
 With --instances, the instances share one handshake through Redis (a project made with
 \`gatekeep init --store redis\`, Redis at its REDIS_URL); a change restarts them all.

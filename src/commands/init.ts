@@ -1,6 +1,6 @@
-import { Option, type Command } from 'commander'
+import type { Command } from 'commander'
 import type { InitFlags } from '../init/context.js'
-import { parseChoice, parseNonNegativeInteger, parsePort } from '../options.js'
+import { choiceOption, parseNonNegativeInteger, parsePort } from '../options.js'
 import { DEFAULT_SETTINGS, STORES } from '../project/settings.js'
 
 const EXAMPLES = `
@@ -26,10 +26,7 @@ export function registerInit(program: Command): void {
       DEFAULT_SETTINGS.delay,
     )
     .addOption(
-      new Option(
-        '--store <store>',
-        `where the provider key is kept: ${STORES.join(' or ')} (default: "${DEFAULT_SETTINGS.store}")`,
-      ).argParser(parseChoice(STORES)),
+      choiceOption('--store <store>', `where the provider key is kept (default: "${DEFAULT_SETTINGS.store}")`, STORES),
     )
     .option('--install', "run the package manager's install (the one gatekeep was started with)")
     .option('--no-install', 'do not install, and do not ask')

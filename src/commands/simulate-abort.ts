@@ -70,7 +70,7 @@ export function registerSimulateAbort(program: Command): void {
     .command('simulate-abort')
     .description('send requests, hang up on them mid-flight, and report whether the service noticed and cancelled its downstream call')
     .argument('[path]', `route to call (default: "${DEFAULT_PATH}")`, parsePath)
-    .option('--url <base>', 'service to call (default: the running gatekeep dev session, else http://127.0.0.1:3000)', parseBaseUrl)
+    .option('--url <base>', "service to call (default: the running gatekeep dev session, else the project's port, else http://127.0.0.1:3000)", parseBaseUrl)
     .option('--after <ms>', 'hang up this long after sending each request', parseNonNegativeInteger, 200)
     .option('--count <n>', 'how many requests to send', parsePositiveInteger, 1)
     .option('--concurrency <n>', 'how many requests in flight at once (default: --count)', parsePositiveInteger)
@@ -96,6 +96,7 @@ export function registerSimulateAbort(program: Command): void {
         waitReadyMs: flags.waitReady,
         json: Boolean(flags.json),
         cwd: process.cwd(),
+        env: process.env,
       })
     })
 }

@@ -8,7 +8,7 @@ import { LOG_LEVELS, LogView, serviceTags, type LogLevel } from './log-view.js'
 import { assertPortFree } from './ports.js'
 import { findProject } from '../project/root.js'
 import { resolveDevSettings, type DevFlags } from './settings.js'
-import { StateFile } from './state-file.js'
+import { StateFile, type DevState } from './state-file.js'
 import { PROVIDER_ENTRY, SERVICE_ENTRY, Supervisor } from './supervisor.js'
 import { Timeline } from './timeline.js'
 
@@ -31,8 +31,8 @@ export async function runDev(flags: DevFlags): Promise<void> {
   const project = findProject(process.cwd())
   const { root } = project
   const env = process.env
-  const settings = resolveDevSettings(flags, env, project.config)
   const dotEnv = readDotEnv(root)
+  const settings = resolveDevSettings(flags, { env, dotEnv, config: project.config })
   const existingSecret = readWebhookSecret(env, dotEnv)
   const logLevel = readLogLevel(env.LOG_LEVEL ?? dotEnv?.LOG_LEVEL)
   const host = env.HOST || dotEnv?.HOST || '127.0.0.1'
@@ -48,6 +48,10 @@ export async function runDev(flags: DevFlags): Promise<void> {
   } catch {
     throw new WorkError(`tsx is not installed in ${root}; run \`npm install\` there first.`)
   }
+  // Before the ports: a session already running here is what would hold them.
+  const stateFile = new StateFile(root)
+  const running = stateFile.liveSession()
+  if (running) throw alreadyRunning(running)
   const instances = serviceTags(settings.instances).map((tag, index) => ({ tag, port: settings.port + index }))
   for (const { port } of instances) await assertPortFree(port, host, '--port')
   await assertPortFree(settings.providerPort, providerHost, '--provider-port')
@@ -55,7 +59,7 @@ export async function runDev(flags: DevFlags): Promise<void> {
   const view = new LogView(LOG_LEVELS[logLevel], instances.map(({ tag }) => tag))
   let webhookSecret = existingSecret
   if (webhookSecret === null) {
-    webhookSecret = createDotEnv(root, { port: settings.port, providerPort: settings.providerPort, store: settings.store })
+    webhookSecret = createDotEnv(root, { store: settings.store })
     view.gatekeep('created .env with a fresh webhook secret')
   }
 
@@ -63,7 +67,6 @@ export async function runDev(flags: DevFlags): Promise<void> {
   // The children log at info at least: the timeline reads their events; dev shows the user's level.
   const childLogLevel = LOG_LEVELS[logLevel] > LOG_LEVELS.info ? 'info' : logLevel
   const shared = { ...env, WEBHOOK_SECRET: webhookSecret, LOG_LEVEL: childLogLevel } as Record<string, string>
-  const stateFile = new StateFile(root)
   const supervisor = new Supervisor({
     root,
     services: instances.map(({ tag, port }) => {
@@ -103,9 +106,23 @@ export async function runDev(flags: DevFlags): Promise<void> {
   const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
   for (const signal of stopSignals) process.on(signal, onSignal)
   try {
+    // Claimed at last, atomically: of two sessions started at once, one runs.
+    const holder = stateFile.claim({ pid: process.pid, services: [], provider: null })
+    if (holder) throw alreadyRunning(holder)
     supervisor.start()
     await supervisor.done
   } finally {
     for (const signal of stopSignals) process.off(signal, onSignal)
+    stateFile.remove()
   }
+}
+
+/** A second session would take the first one's ports, or its dev.json: refused. */
+function alreadyRunning(session: DevState): UsageError {
+  const urls = Array.isArray(session.services) ? session.services.map((service) => service.url) : []
+  const where = urls.length === 0 ? 'still starting' : `${urls.length === 1 ? 'service' : 'services'} ${urls.join(', ')}`
+  return new UsageError(
+    `gatekeep dev is already running in this project (pid ${session.pid}, ${where}); ` +
+      `stop it first: q or Ctrl-C in its terminal, or kill ${session.pid}.`,
+  )
 }

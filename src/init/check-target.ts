@@ -4,6 +4,7 @@ import { UsageError } from '../errors.js'
 import type { InitContext } from './context.js'
 import { displayPath } from './display-path.js'
 import type { ProjectFile } from './render.js'
+import { holdsContent } from './write.js'
 
 export type TargetKind = 'missing' | 'empty' | 'git-only' | 'non-empty' | 'not-a-folder'
 
@@ -44,11 +45,37 @@ export function checkTarget(context: InitContext, files: readonly ProjectFile[])
       if (!context.force) {
         throw new UsageError(
           `${shown} is not empty; choose an empty folder, or run again with --force to write into it ` +
-            '(replaced files are listed, yours are kept).',
+            `(${forceWouldReplace(context.targetDir, files)}; it keeps your other files and any .env).`,
         )
       }
       refuseBlockedPaths(context.targetDir, shown, files)
       return 'merge'
+  }
+}
+
+/** How many names the refusal lists before it only counts the rest. */
+const LISTED_FILES = 10
+
+/** What --force would replace: the user's files at the project's paths that differ from it. */
+function forceWouldReplace(targetDir: string, files: readonly ProjectFile[]): string {
+  const replaced = files
+    .filter((file) => !file.keepExisting)
+    .filter((file) => {
+      const destination = path.join(targetDir, file.path)
+      return isFile(destination) && !holdsContent(destination, file)
+    })
+    .map((file) => file.path)
+  if (replaced.length === 0) return 'it would replace none of your files'
+  const listed = replaced.slice(0, LISTED_FILES).join(', ')
+  const more = replaced.length > LISTED_FILES ? ` and ${replaced.length - LISTED_FILES} more` : ''
+  return `it would replace ${replaced.length === 1 ? '1 file' : `${replaced.length} files`}: ${listed}${more}`
+}
+
+function isFile(file: string): boolean {
+  try {
+    return statSync(file).isFile()
+  } catch {
+    return false // Absent, or below a file: nothing of the user's to replace there.
   }
 }
 

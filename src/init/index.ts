@@ -3,7 +3,7 @@ import { generateWebhookSecret } from '../project/env-file.js'
 import { interactive } from '../ui.js'
 import { checkTarget, type WriteMode } from './check-target.js'
 import { InitCancelled, type InitFlags } from './context.js'
-import { gatekeepDependencySpec, gatekeepRoot, gatekeepVersion, serviceTemplateDir } from './gatekeep-package.js'
+import { gatekeepDependency, gatekeepOrigin, gatekeepRoot, gatekeepVersion, serviceTemplateDir } from './gatekeep-package.js'
 import { printNextSteps, printSummary } from './next-steps.js'
 import { detectPackageManager } from './package-manager.js'
 import type { ProjectFile } from './render.js'
@@ -19,15 +19,16 @@ export async function runInit(dirArgument: string | undefined, flags: InitFlags)
       interactive: interactive(),
       packageManager: detectPackageManager(process.env.npm_config_user_agent),
     })
+    const gatekeep = gatekeepDependency(gatekeepOrigin(gatekeepRoot), gatekeepVersion(), context.targetDir)
     const files = renderProject(serviceTemplateDir, {
       name: context.name,
       settings: context.settings,
-      gatekeepDependency: gatekeepDependencySpec(gatekeepRoot, gatekeepVersion()),
+      gatekeepDependency: gatekeep.spec,
       webhookSecret: generateWebhookSecret(),
     })
     const mode = checkTarget(context, files)
     const report = await writeUnlessInterrupted(context.targetDir, mode, files)
-    printSummary(context, report)
+    printSummary(context, mode, report, gatekeep.note)
     // Loaded on demand, like execa behind them, to keep a plain init fast. The project is
     // written either way, so a failed install still gets the --git asked for.
     const installFailure = context.install

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { lstat, mkdir, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { WorkError } from '../errors.js'
@@ -7,10 +8,26 @@ import { InitCancelled } from './context.js'
 import type { ProjectFile } from './render.js'
 
 export interface WriteReport {
+  /** Files that were not there before, as project paths. */
+  added: string[]
   /** User files the project replaced (--force), as project paths. */
   replaced: string[]
   /** User files left as they were because they hold the user's own values. */
   kept: string[]
+  /** Files already there with the very content the project has (--force): left untouched. */
+  unchanged: string[]
+}
+
+/** The file at `destination` already holds what the project would write there. */
+export function holdsContent(destination: string, file: ProjectFile): boolean {
+  let existing: Buffer
+  try {
+    existing = readFileSync(destination)
+  } catch {
+    return false // Absent or unreadable: written (or refused) like any other.
+  }
+  const wanted = typeof file.content === 'string' ? Buffer.from(file.content) : file.content
+  return existing.equals(wanted)
 }
 
 /** Undoing a failed write failed too: these leftovers need a person's attention. */
@@ -73,7 +90,7 @@ async function createFolder(
   } catch (error) {
     return rollBack(error, [() => rm(firstCreatedParent ?? staging, { recursive: true, force: true })])
   }
-  return { replaced: [], kept: [] }
+  return newFilesReport(files)
 }
 
 /**
@@ -103,7 +120,7 @@ async function fillFolder(
       () => rm(staging, { recursive: true, force: true }),
     ])
   }
-  return { replaced: [], kept: [] }
+  return newFilesReport(files)
 }
 
 /**
@@ -116,7 +133,7 @@ async function mergeIntoFolder(
   tag: string,
   signal: AbortSignal,
 ): Promise<WriteReport> {
-  const report: WriteReport = { replaced: [], kept: [] }
+  const report: WriteReport = { added: [], replaced: [], kept: [], unchanged: [] }
   const backups: string[] = []
   // Each change pushes the step that reverses it; a failure runs them from the last one back.
   const undoSteps: (() => Promise<unknown>)[] = []
@@ -127,6 +144,10 @@ async function mergeIntoFolder(
       const existed = await exists(destination)
       if (existed && file.keepExisting) {
         report.kept.push(file.path)
+        continue
+      }
+      if (existed && holdsContent(destination, file)) {
+        report.unchanged.push(file.path)
         continue
       }
       const createdFolder = await mkdir(path.dirname(destination), { recursive: true })
@@ -142,6 +163,7 @@ async function mergeIntoFolder(
         report.replaced.push(file.path)
       } else {
         undoSteps.push(() => rm(destination, { force: true }))
+        report.added.push(file.path)
       }
       await rename(temporary, destination)
     }
@@ -150,6 +172,10 @@ async function mergeIntoFolder(
   }
   for (const backup of backups) await rm(backup, { force: true })
   return report
+}
+
+function newFilesReport(files: readonly ProjectFile[]): WriteReport {
+  return { added: files.map((file) => file.path), replaced: [], kept: [], unchanged: [] }
 }
 
 function stagingFolder(targetDir: string, tag: string): string {
