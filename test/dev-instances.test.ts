@@ -173,7 +173,7 @@ function project(t: TestContext, store: 'memory' | 'redis'): string {
 for (const [store, args, pattern] of [
   ['memory', ['--instances', '2'], /^error: --instances 2 needs a shared store, .*memory.*`gatekeep init --store redis`/],
   ['redis', ['--instances', '2', '--port', '4000', '--provider-port', '4001'], /^error: the services \(ports 4000-4001\) and the provider cannot share port 4001/],
-  ['redis', ['--instances', '3', '--port', '65534'], /^error: --instances 3 from port 65534 needs ports up to 65536, above 65535/],
+  ['redis', ['--instances', '3', '--port', '65534'], /^error: --instances 3 from port 65534 \(--port\) needs ports up to 65536, above 65535/],
   ['redis', ['--instances', '0'], /--instances <n>.*expected a whole number, 1 or more/],
   ['redis', ['--instances', 'abc'], /--instances <n>.*expected a whole number, 1 or more/],
   ['redis', ['--instances', '1.5'], /--instances <n>.*expected a whole number, 1 or more/],
