@@ -4,6 +4,17 @@ import { benchCli } from './cli.js'
 import { benchDev } from './dev.js'
 import { benchInstances, describeFanOut } from './instances.js'
 import { compare, median, type Contender } from './http.js'
+import { benchProviderTimeout, benchShutdown } from './shutdown.js'
+
+/** `npm run bench -- shutdown timeout` runs only the sections named; none named runs them all. */
+const SECTIONS = ['throughput', 'cli', 'dev', 'instances', 'shutdown', 'timeout']
+const wanted = process.argv.slice(2)
+const unknown = wanted.filter((name) => !SECTIONS.includes(name))
+if (unknown.length > 0) {
+  process.stderr.write(`unknown bench section: ${unknown.join(', ')}; the sections are ${SECTIONS.join(', ')}\n`)
+  process.exit(2)
+}
+const runs = (section: string) => wanted.length === 0 || wanted.includes(section)
 
 const SERVER = new URL('./server.ts', import.meta.url).pathname
 const SERVICE = new URL('../templates/service/src/server.ts', import.meta.url).pathname
@@ -38,24 +49,26 @@ async function throughputRow(what: string, a: Contender, b: Contender, minRatio:
 
 process.stdout.write('gatekeep benchmarks: medians of interleaved rounds; 2 cores, so read ratios, not absolutes\n\n')
 
-await throughputRow('open gate vs bare Fastify, same handler', variant('gate-open'), variant('bare-ok'), 0.97)
-await throughputRow('closed gate 503 vs bare route answering the same 503', variant('gate-closed'), variant('bare-503'), 0.97, 2)
-await throughputRow(
-  'whole generated service vs bare Fastify, /health/live, log level info',
-  {
-    name: 'service',
-    args: [SERVICE],
-    env: {
-      WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`,
-      PROVIDER_URL: 'http://127.0.0.1:9',
-      LOG_LEVEL: 'info',
+if (runs('throughput')) {
+  await throughputRow('open gate vs bare Fastify, same handler', variant('gate-open'), variant('bare-ok'), 0.97)
+  await throughputRow('closed gate 503 vs bare route answering the same 503', variant('gate-closed'), variant('bare-503'), 0.97, 2)
+  await throughputRow(
+    'whole generated service vs bare Fastify, /health/live, log level info',
+    {
+      name: 'service',
+      args: [SERVICE],
+      env: {
+        WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}`,
+        PROVIDER_URL: 'http://127.0.0.1:9',
+        LOG_LEVEL: 'info',
+      },
+      path: '/health/live',
     },
-    path: '/health/live',
-  },
-  variant('bare-live', '/health/live'),
-  0.8,
-)
-{
+    variant('bare-live', '/health/live'),
+    0.8,
+  )
+}
+if (runs('cli')) {
   const { nodeMs, helpMs, initMs } = benchCli()
   report({
     what: '`gatekeep --help` vs `node -e 0`',
@@ -71,7 +84,7 @@ await throughputRow(
   })
 }
 
-{
+if (runs('dev')) {
   const { restartMs, startToOpenMs, delayMs } = await benchDev()
   const sorted = [...restartMs].sort((a, b) => a - b)
   report({
@@ -87,12 +100,46 @@ await throughputRow(
     met: startToOpenMs <= delayMs + 500,
   })
 }
-for (const fanOut of await benchInstances()) {
+if (runs('instances')) {
+  for (const fanOut of await benchInstances()) {
+    report({
+      what: `${fanOut.instances} instance(s) sharing Redis: provider authorizations`,
+      figure: `${fanOut.authorizations}; ${describeFanOut(fanOut)}`,
+      target: 'exactly 1',
+      met: fanOut.authorizations === 1,
+    })
+  }
+}
+
+if (runs('shutdown')) {
+  const connections = 50
+  const drainMs = 1000
+  const rounds = await benchShutdown({ connections, drainMs })
+  const percents = rounds.map((round) => (100 * round.resets.length) / round.sent)
+  const sorted = [...percents].sort((a, b) => a - b)
+  const unavailable = rounds.reduce((sum, round) => sum + (round.statuses[503] ?? 0), 0)
+  const withoutRetryAfter = rounds.reduce((sum, round) => sum + round.unavailableWithoutRetryAfter, 0)
+  const resetsRead = rounds.reduce((sum, round) => sum + round.resetsOfReadRequests, 0)
+  const exits = [...new Set(rounds.map((round) => round.exitCode))].join(', ')
   report({
-    what: `${fanOut.instances} instance(s) sharing Redis: provider authorizations`,
-    figure: `${fanOut.authorizations}; ${describeFanOut(fanOut)}`,
-    target: 'exactly 1',
-    met: fanOut.authorizations === 1,
+    what: `SIGTERM under keep-alive load (${connections} connections, drain ${drainMs} ms, ${rounds.length} rounds): resets / 503s without Retry-After`,
+    figure:
+      `median ${median(percents).toFixed(2)}% (min ${sorted[0]?.toFixed(2)}, max ${sorted.at(-1)?.toFixed(2)}; ` +
+      `${rounds.map((round) => `${round.resets.length}/${round.sent}`).join(', ')} requests), ` +
+      `${withoutRetryAfter} of ${unavailable} 503s without Retry-After; ${resetsRead} resets of requests the service read; exit ${exits}`,
+    target: '<= 0.2% / 0, none read, exit 0',
+    met: (sorted.at(-1) ?? Infinity) <= 0.2 && withoutRetryAfter === 0 && resetsRead === 0 && exits === '0',
+  })
+}
+
+if (runs('timeout')) {
+  const { timeoutMs, answeredMs, statuses } = await benchProviderTimeout({ timeoutMs: 2000 })
+  const excess = answeredMs.map((ms) => ms - timeoutMs).sort((a, b) => a - b)
+  report({
+    what: `provider slower than PROVIDER_TIMEOUT_MS=${timeoutMs}: call to 504, ${answeredMs.length} calls`,
+    figure: `median ${median(answeredMs).toFixed(0)} ms, ${median(excess).toFixed(1)} ms past the timeout (min ${excess[0]?.toFixed(1)}, max ${excess.at(-1)?.toFixed(1)}); statuses ${[...new Set(statuses)].join(', ')}`,
+    target: '504 within 50 ms of the timeout',
+    met: statuses.every((status) => status === 504) && (excess.at(-1) ?? Infinity) <= 50,
   })
 }
 

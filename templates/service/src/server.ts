@@ -19,7 +19,13 @@ const config = readConfig()
 const server = Fastify(serverOptions(config))
 await server.register(app, { config })
 
-/** Readiness fails at once; requests are served through the drain, then in-flight ones finish. */
+/** For the rest of the close: the store's connection, connections that never sent a request. */
+const CLOSE_MARGIN_MS = 1000
+
+/**
+ * Readiness fails at once; requests are served through the drain, every answer closing its
+ * connection; then the server stops accepting and in-flight requests are answered.
+ */
 async function shutdown(): Promise<void> {
   server.readiness.beginShutdown()
   if (config.shutdownDrainMs > 0) {
@@ -29,9 +35,11 @@ async function shutdown(): Promise<void> {
   await server.close()
 }
 
-// The timeout covers the drain plus time for in-flight requests; past it the process is killed.
+// A safety net: once the drain ends, in-flight provider calls are cancelled (plugins/aborts.ts)
+// and the close takes well under a second; a call made without its request's signal still ends
+// within the provider's timeout. Past that, the process is killed.
 const graceful = closeWithGrace(
-  { delay: config.shutdownDrainMs + 10_000, logger: { error: (message) => server.log.error(message) } },
+  { delay: config.shutdownDrainMs + config.providerTimeoutMs + CLOSE_MARGIN_MS, logger: { error: (message) => server.log.error(message) } },
   async ({ signal, err }) => {
     if (err) server.log.error({ err }, 'closing after an unexpected error')
     else server.log.info({ event: 'shutting-down', signal }, `${signal ?? 'close'} received: shutting down`)

@@ -11,6 +11,17 @@ export interface AbortRecord {
   cancelled: boolean | null
 }
 
+/**
+ * The reason a request's signal carries when the service, shutting down, cancelled its
+ * downstream calls: its client is still there and gets a 503 to retry elsewhere.
+ */
+export class ShutdownCancellation extends Error {
+  constructor() {
+    super('the service is shutting down')
+    this.name = 'ShutdownCancellation'
+  }
+}
+
 /** Per watched request. The controller is made on first use: most requests never need one. */
 class AbortState {
   #controller: AbortController | null = null
@@ -22,8 +33,10 @@ class AbortState {
     return this.#controller.signal
   }
 
-  abort(): void {
-    this.#controller?.abort()
+  /** Also before any call: a call started afterwards then fails at once. */
+  abort(reason?: unknown): void {
+    this.#controller ??= new AbortController()
+    this.#controller.abort(reason)
   }
 }
 
@@ -57,7 +70,7 @@ const NEVER_ABORTED = new AbortController().signal
 /**
  * Detects a client hanging up on the response closing before it finished. The request's
  * `close` event is no use: it also fires once a POST body has been read; and `aborted` is
- * deprecated.
+ * deprecated. When the server closes, it cancels every watched request's downstream calls.
  */
 export default fp(
   async function aborts(fastify) {
@@ -67,6 +80,9 @@ export default fp(
       registers: [fastify.metricsRegistry],
     })
     const records = new Map<string, AbortRecord>()
+    // The watched requests not answered yet, for the shutdown to cancel.
+    const unanswered = new Set<AbortState>()
+    let shuttingDown = false
 
     fastify.decorateRequest('abortState', null)
     fastify.decorateRequest('abortSignal', {
@@ -94,8 +110,11 @@ export default fp(
     const watch: onRequestHookHandler = function watchForAbort(request, reply, done) {
       const state = new AbortState()
       request.abortState = state
+      if (shuttingDown) state.abort(new ShutdownCancellation())
+      else unanswered.add(state)
       const response = reply.raw
       response.on('close', () => {
+        unanswered.delete(state)
         if (response.writableFinished) return
         const record: AbortRecord = {
           requestId: request.id,
@@ -116,6 +135,16 @@ export default fp(
     fastify.decorate('aborts', {
       watch,
       find: (requestIds: string[]) => requestIds.flatMap((id) => records.get(id) ?? []),
+    })
+
+    // preClose, not onClose: Fastify waits for every response before its onClose hooks run, so a
+    // request waiting on a slow provider would hold the close, and the process, until the
+    // provider's timeout. Its customer gets a 503 instead (routes/customer.ts).
+    fastify.addHook('preClose', (done) => {
+      shuttingDown = true
+      for (const state of unanswered) state.abort(new ShutdownCancellation())
+      unanswered.clear()
+      done()
     })
   },
   { name: 'aborts', dependencies: ['metrics'] },

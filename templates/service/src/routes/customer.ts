@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ShutdownCancellation } from '../plugins/aborts.js'
 import { replyUnavailable } from '../plugins/delay.js'
+import { PROCESS_RETRY_MS } from '../plugins/readiness.js'
 import { ProviderError } from '../provider/client.js'
 
 /**
@@ -26,6 +28,8 @@ async function serveData(request: FastifyRequest, reply: FastifyReply) {
     return { customer: true, error: false }
   } catch (error) {
     if (request.abortSignal.aborted) {
+      // The service is shutting down: the client is still there and may retry elsewhere.
+      if (request.abortSignal.reason instanceof ShutdownCancellation) return replyUnavailable(reply, PROCESS_RETRY_MS, 'shutdown')
       // The client is gone; 499 ("client closed request") only reaches the logs.
       return reply.code(499).send()
     }
