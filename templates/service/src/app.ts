@@ -3,12 +3,15 @@ import fp from 'fastify-plugin'
 import type { Config } from './config.js'
 import aborts from './plugins/aborts.js'
 import { delay } from './plugins/delay.js'
+import eventLog from './plugins/event-log.js'
+import events from './plugins/events.js'
 import metrics from './plugins/metrics.js'
 import pressure from './plugins/pressure.js'
 import readiness from './plugins/readiness.js'
 import { RequestLog } from './plugins/request-log.js'
 import requestId, { requestIdFrom } from './plugins/request-id.js'
 import setup from './plugins/setup.js'
+import shutdown from './plugins/shutdown.js'
 import { ProviderClient } from './provider/client.js'
 import customerRoutes from './routes/customer.js'
 import devRoutes from './routes/dev.js'
@@ -32,12 +35,17 @@ export function serverOptions(config: Config): FastifyServerOptions {
     genReqId: requestIdFrom,
     // genReqId reads and validates x-request-id itself; Fastify would take any header value.
     requestIdHeader: false,
+    // Its closing 503 is written before any hook runs: no Retry-After, no x-request-id. The
+    // shutdown plugin answers instead.
+    return503OnClosing: false,
   }
 }
 
 /** Registers every plugin and route; wrapped so that `server.ts` sees the gate and readiness. */
 export default fp(
   async function app(fastify: FastifyInstance, { config, store }: AppOptions) {
+    await fastify.register(events)
+    await fastify.register(eventLog)
     await fastify.register(requestId)
     await fastify.register(metrics)
     await fastify.register(pressure, config.pressure)
@@ -48,6 +56,7 @@ export default fp(
     })
     await fastify.register(readiness)
     await fastify.register(aborts)
+    await fastify.register(shutdown)
 
     await fastify.register(healthRoutes)
     await fastify.register(webhookRoutes, { secret: config.webhookSecret })

@@ -1,12 +1,9 @@
-import type { FastifyBaseLogger } from 'fastify'
 import type { GateConfig } from './config.js'
+import type { ClosedReason, GateEvent, GateStateName, HandshakeError, ServiceEvents } from './events.js'
+import { Coordination, type Claim } from './gate-coordination.js'
+import { backoffDelay, systemClock, Timers, type Clock } from './gate-timers.js'
 import { ProviderError, type Authorization } from './provider/client.js'
 import type { Credential, GateStore, Handshake } from './store/types.js'
-
-export type ClosedReason = 'gate-pending' | 'gate-failed' | 'key-expired' | 'key-rejected' | 'store-unavailable'
-
-/** Why the last handshake failed, as readiness reports it. */
-export type HandshakeError = 'provider-error' | 'timeout' | 'key-rejected'
 
 export type GateStatus =
   | { open: true }
@@ -39,97 +36,155 @@ export interface GateOptions {
   provider: { authorize(callbackUrl: string, signal?: AbortSignal): Promise<Authorization> }
   store: GateStore
   config: GateConfig
-  log: FastifyBaseLogger
-  /** Counts handshakes by outcome, for /metrics. */
-  onHandshake?: (outcome: 'started' | 'failed' | 'completed') => void
+  /** Where each transition and handshake outcome is published. */
+  events: ServiceEvents
+  clock?: Clock
+  /** The backoff's jitter, in [0, 1). */
+  random?: () => number
 }
-
-const MAX_TIMER_MS = 2 ** 31 - 1
-
-/** The handshake claim lasts the webhook wait plus this, covering the /authorize call itself. */
-const HANDSHAKE_CLAIM_MARGIN_MS = 5000
-
-/** How often an instance waiting on another's handshake checks whether it is still running. */
-const FOLLOWER_CHECK_MS = 1000
 
 /** When nothing better is known (the provider has not given an ETA yet). */
 const DEFAULT_ETA_MS = 1000
 
+/** What the gate itself says while closed; readiness says `store-unavailable` over it while the store is down. */
+type GateReason = Exclude<ClosedReason, 'store-unavailable'>
+
 /**
- * Capped exponential backoff with "equal jitter": never less than half the step, so a failing
- * provider is not hammered, and spread so that many instances do not retry in lockstep.
+ * A handshake's progress: the whole state of a closed gate, the refresh of an open gate's key.
+ * A step that ends by itself carries the instant it ends at.
  */
-export function backoffDelay(failures: number, baseMs: number, maxMs: number, random = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, failures - 1))
-  return Math.round(ceiling / 2 + random() * (ceiling / 2))
+type HandshakeStep =
+  | { name: 'claiming' }
+  | { name: 'authorizing' }
+  /** Ends at `timeoutAt` as a failed handshake, unless the webhook came first. */
+  | { name: 'awaiting-webhook'; handshake: Handshake; timeoutAt: number }
+  | { name: 'backing-off'; retryAt: number }
+  | { name: 'following'; checkAt: number }
+  /** `retryAt` after a store call failed; null: the store's return resumes it. */
+  | { name: 'waiting-for-store'; retryAt: number | null }
+  | { name: 'exhausted' }
+
+type GateState =
+  /** Not started. */
+  | { name: 'idle' }
+  /** Closed, before the next handshake starts. */
+  | { name: 'closed'; reason: 'key-expired' | 'key-rejected' }
+  /** Closed while a handshake goes on; `reason` is what readiness says meanwhile. */
+  | (HandshakeStep & { reason: GateReason })
+  | {
+      name: 'open'
+      credential: Credential
+      /** Set once the provider served a call with this key (no transition: the gate stays open). */
+      proven: boolean
+      /** Failed handshakes before this key; they count again if the provider rejects it unused. */
+      failuresBefore: number
+      /** The key's refresh, while one is under way. */
+      refresh: HandshakeStep | null
+    }
+
+type ClosedState = Exclude<GateState, { name: 'open' }>
+
+function stepOf(state: GateState): HandshakeStep | null {
+  if (state.name === 'open') return state.refresh
+  return state.name === 'idle' || state.name === 'closed' ? null : state
+}
+
+/** When a step ends by itself; null for a step that something else ends. */
+function deadlineOf(step: HandshakeStep | null): number | null {
+  switch (step?.name) {
+    case 'awaiting-webhook':
+      return step.timeoutAt
+    case 'backing-off':
+    case 'waiting-for-store':
+      return step.retryAt
+    case 'following':
+      return step.checkAt
+    default:
+      return null
+  }
 }
 
 /**
- * The handshake with the provider and the key it yields. Customer routes are open only while
- * `isOpen`; everything else here decides when that changes and tells readiness why it is closed.
+ * The handshake with the provider and the key it yields, as a state machine: one `GateState`
+ * at a time, changed in `#transition` only, which publishes each change. Customer routes are
+ * open only while `isOpen`. Timers live in `gate-timers.ts`, the store's side of the handshake
+ * in `gate-coordination.ts`.
  */
 export class Gate {
-  /** Read on every gated request, so a plain field rather than a getter. */
+  /** Read on every gated request, so a plain field rather than a getter; `#transition` keeps it. */
   isOpen = false
   /** Settles when the gate gives up after GATE_MAX_ATTEMPTS failed handshakes in a row. */
   readonly exhausted: Promise<Error>
 
-  readonly #options: GateOptions
-  #key: string | null = null
-  #reason: ClosedReason = 'gate-pending'
-  #closedAt = Date.now()
-  #handshake: Handshake | null = null
-  #authorizing = false
+  readonly #provider: GateOptions['provider']
+  readonly #config: GateConfig
+  readonly #events: ServiceEvents
+  readonly #clock: Clock
+  readonly #random: () => number
+  readonly #coordination: Coordination
+  readonly #timers: Timers<'step' | 'refresh' | 'expiry'>
+  readonly #authorizeAbort = new AbortController()
+  #state: GateState = { name: 'idle' }
+  /** Failed handshakes in a row since the last key, and why the last one failed. */
   #failures = 0
   #lastError: HandshakeError | null = null
-  /** Failures before the key now held; they count again if the provider rejects that key unused. */
-  #failuresBeforeKey = 0
-  /** Whether the provider has accepted the key now held at least once. */
-  #keyProven = false
-  #exhausted = false
-  #retryAt = 0
+  /** The provider's last ETA: the best guess of the wait while no webhook is awaited. */
   #lastEtaMs = DEFAULT_ETA_MS
+  /** Since when the gate is closed, for the time it took to open. */
+  #closedAt: number
+  /** Counts the handshakes begun: an async step of an earlier one finds it was superseded. */
+  #run = 0
   #stopped = false
-  /** A handshake is due but the store is down; its return resumes it. */
-  #waitingForStore = false
   #callbackUrl = ''
-  readonly #authorizeAbort = new AbortController()
-  readonly #timers = new Map<'handshake' | 'retry' | 'refresh' | 'expiry', NodeJS.Timeout>()
   #giveUp!: (error: Error) => void
 
-  constructor(options: GateOptions) {
-    this.#options = options
+  constructor({ provider, store, config, events, clock = systemClock, random = Math.random }: GateOptions) {
+    this.#provider = provider
+    this.#config = config
+    this.#events = events
+    this.#clock = clock
+    this.#random = random
+    this.#coordination = new Coordination(store, clock, config.handshakeTimeoutMs)
+    this.#timers = new Timers(clock)
+    this.#closedAt = clock.now()
     this.exhausted = new Promise((resolve) => {
       this.#giveUp = resolve
     })
-    options.store.onCredential((credential) => this.#open(credential))
-    options.store.onAvailabilityChange((available) => {
-      if (!available || !this.#waitingForStore) return
+    this.#coordination.onCredential((credential) => this.#open(credential))
+    this.#coordination.onRevocation((credential) => this.#expireKey(credential.key))
+    this.#coordination.onStoreBack(() => {
       // Back from an outage: a key may have arrived meanwhile, else the handshake goes on now.
-      this.#waitingForStore = false
-      void this.#resume()
+      if (stepOf(this.#state)?.name === 'waiting-for-store') void this.#resume()
     })
   }
 
   /** The provider's key while the gate is open. */
   get key(): string | null {
-    return this.#key
+    return this.#state.name === 'open' ? this.#state.credential.key : null
   }
 
   status(): GateStatus {
-    if (this.isOpen) return { open: true }
+    const state = this.#state
+    if (state.name === 'open') return { open: true }
     // Closed with the store down, no handshake can run here and no key can arrive.
-    if (!this.#options.store.available()) return { open: false, reason: 'store-unavailable', retryInMs: this.retryInMs() }
-    const status: GateStatus = { open: false, reason: this.#reason, retryInMs: this.retryInMs() }
-    if (this.#failures > 0 && (this.#reason === 'gate-pending' || this.#reason === 'gate-failed')) {
-      status.attempt = this.#reason === 'gate-pending' && !this.#exhausted ? this.#failures + 1 : this.#failures
-      if (this.#lastError !== null) status.lastError = this.#lastError
-    }
-    return status
+    if (!this.#coordination.available()) return { open: false, reason: 'store-unavailable', retryInMs: this.retryInMs() }
+    return { open: false, ...this.#closedDetail(state) }
   }
 
   storeAvailable(): boolean {
-    return this.#options.store.available()
+    return this.#coordination.available()
+  }
+
+  /** How long until the gate is expected to open; meaningful while it is closed. */
+  retryInMs(): number {
+    const step = stepOf(this.#state)
+    const now = this.#clock.now()
+    if (step?.name === 'awaiting-webhook') {
+      const left = step.handshake.etaAt - now
+      return left > 0 ? left : DEFAULT_ETA_MS
+    }
+    if (step?.name === 'backing-off' && step.retryAt > now) return step.retryAt - now + this.#lastEtaMs
+    return this.#lastEtaMs
   }
 
   /**
@@ -138,40 +193,29 @@ export class Gate {
    */
   async start(callbackUrl: string): Promise<void> {
     this.#callbackUrl = callbackUrl
-    this.#closedAt = Date.now()
+    this.#closedAt = this.#clock.now()
     await this.#resume()
-  }
-
-  /** Takes a newer valid stored key (another instance may have fetched it), else runs a handshake. */
-  async #resume(): Promise<void> {
-    const stored = await this.#options.store.loadCredential().catch(() => null)
-    if (stored && !this.#expired(stored) && stored.key !== this.#key) {
-      this.#open(stored)
-      return
-    }
-    void this.#runHandshake()
   }
 
   stop(): void {
     this.#stopped = true
     this.#authorizeAbort.abort()
-    for (const timer of this.#timers.values()) clearTimeout(timer)
-    this.#timers.clear()
+    this.#timers.clearAll()
   }
 
   async acceptWebhook(payload: WebhookPayload): Promise<WebhookOutcome> {
-    const { store } = this.#options
-    if (!(await store.takeHandshake(payload.requestId))) {
-      return this.#authorizing ? 'early' : 'stale'
+    if (!(await this.#coordination.takeHandshake(payload.requestId))) {
+      const step = stepOf(this.#state)?.name
+      return step === 'claiming' || step === 'authorizing' ? 'early' : 'stale'
     }
-    const expiresAt = payload.expiresIn === undefined ? null : Date.now() + payload.expiresIn * 1000
-    await store.saveCredential({ key: payload.magicKey, expiresAt, requestId: payload.requestId })
+    await this.#coordination.save(payload)
     return 'opened'
   }
 
   /** The provider served a call with this key: a later rejection of it is not the handshake's fault. */
   confirmKey(key: string): void {
-    if (key === this.#key) this.#keyProven = true
+    const state = this.#state
+    if (state.name === 'open' && state.credential.key === key) state.proven = true
   }
 
   /**
@@ -181,193 +225,240 @@ export class Gate {
    * key is not hammered. Concurrent 401s for one key close the gate once.
    */
   rejectKey(key: string): void {
-    if (this.#key !== key) return
-    this.#quietly(this.#options.store.discardCredential(key))
+    const state = this.#state
+    if (this.#stopped || state.name !== 'open' || state.credential.key !== key) return
+    this.#coordination.discard(key)
     this.#close('key-rejected')
-    if (this.#keyProven) {
-      void this.#runHandshake()
+    if (state.proven) {
+      this.#beginHandshake()
       return
     }
-    this.#failures = this.#failuresBeforeKey
+    this.#failures = state.failuresBefore
     this.#fail('key-rejected', new Error('the provider rejected the key it had just issued'))
   }
 
-  #expired(credential: Credential): boolean {
-    return credential.expiresAt !== null && credential.expiresAt <= Date.now()
+  /**
+   * Expires the key now: discards it here and in the store, which tells every instance sharing
+   * it to let it go too, then starts a new handshake. False when there is no key to expire.
+   */
+  async expire(): Promise<boolean> {
+    const state = this.#state
+    if (state.name !== 'open') return false
+    await this.#coordination.revoke(state.credential)
+    this.#expireKey(state.credential.key)
+    return true
   }
 
-  /** How long until the gate is expected to open; meaningful while it is closed. */
-  retryInMs(): number {
-    const now = Date.now()
-    if (this.#handshake) {
-      const left = this.#handshake.etaAt - now
-      return left > 0 ? left : DEFAULT_ETA_MS
+  /** The one place the state changes: keeps `isOpen` and the timers in step, and publishes the change. */
+  #transition(next: GateState): void {
+    if (this.#stopped) return
+    const previous = this.#state
+    this.#state = next
+    this.isOpen = next.name === 'open'
+
+    const stepBefore = stepOf(previous)
+    const stepAfter = stepOf(next)
+    // A step that goes on (a refresh under way as the gate closes) keeps its timer.
+    if (stepAfter?.name !== stepBefore?.name || deadlineOf(stepAfter) !== deadlineOf(stepBefore)) this.#scheduleStep(stepAfter)
+    const keyAfter = next.name === 'open' ? next.credential : null
+    if (keyAfter !== (previous.name === 'open' ? previous.credential : null)) this.#scheduleKey(keyAfter)
+
+    const now = this.#clock.now()
+    let elapsedMs: number | undefined
+    if (next.name === 'open' && previous.name !== 'open') elapsedMs = now - this.#closedAt
+    if (next.name !== 'open' && previous.name === 'open') this.#closedAt = now
+    this.#events.publish('gate', this.#describe(next, previous.name, elapsedMs))
+  }
+
+  #scheduleStep(step: HandshakeStep | null): void {
+    this.#timers.clear('step')
+    const deadline = deadlineOf(step)
+    if (deadline === null) return
+    const { handshakeTimeoutMs } = this.#config
+    const end =
+      step?.name === 'awaiting-webhook'
+        ? () => this.#fail('timeout', new Error(`no webhook within ${handshakeTimeoutMs} ms`))
+        : () => this.#beginHandshake()
+    this.#timers.set('step', deadline - this.#clock.now(), end)
+  }
+
+  /** A key that expires is refreshed at GATE_REFRESH_AT of its lifetime, and closes the gate when it expires first. */
+  #scheduleKey(credential: Credential | null): void {
+    this.#timers.clear('refresh')
+    this.#timers.clear('expiry')
+    if (credential === null || credential.expiresAt === null) return
+    const lifetimeMs = credential.expiresAt - this.#clock.now()
+    this.#timers.set('refresh', lifetimeMs * this.#config.refreshAt, () => this.#beginHandshake())
+    this.#timers.set('expiry', lifetimeMs, () => this.#expireKey(credential.key))
+  }
+
+  #describe(state: GateState, from: GateStateName, elapsedMs: number | undefined): GateEvent {
+    let event: GateEvent
+    if (state.name === 'open') event = { state: 'open', from }
+    else {
+      const { retryInMs, ...detail } = this.#closedDetail(state)
+      event = { state: state.name, from, ...detail, etaMs: retryInMs }
     }
-    if (this.#retryAt > now) return this.#retryAt - now + this.#lastEtaMs
-    return this.#lastEtaMs
+    if (elapsedMs !== undefined) event.elapsedMs = elapsedMs
+    const step = stepOf(state)
+    if (state.name === 'open' && step !== null) event.refresh = step.name
+    if (step?.name === 'awaiting-webhook') {
+      event.requestId = step.handshake.requestId
+      event.etaMs = Math.max(0, step.handshake.etaAt - this.#clock.now())
+    }
+    return event
   }
 
-  #setTimer(name: 'handshake' | 'retry' | 'refresh' | 'expiry', ms: number, run: () => void): void {
-    clearTimeout(this.#timers.get(name))
-    // setTimeout fires at once past ~24.8 days; a key living longer is waited for in hops.
-    const hopMs = Math.min(ms, MAX_TIMER_MS)
-    const next = hopMs < ms ? () => this.#setTimer(name, ms - hopMs, run) : run
-    // Unref'd: the server keeps the process alive, a pending retry alone must not.
-    this.#timers.set(name, setTimeout(next, hopMs).unref())
+  /** Why a closed gate is closed, for how long yet, and after a failure the attempt it is at and why the last one failed. */
+  #closedDetail(state: ClosedState): { reason: GateReason; retryInMs: number; attempt?: number; lastError?: HandshakeError } {
+    const reason = state.name === 'idle' ? 'gate-pending' : state.reason
+    const retryInMs = this.retryInMs()
+    if (this.#failures === 0 || this.#lastError === null || (reason !== 'gate-pending' && reason !== 'gate-failed')) return { reason, retryInMs }
+    // gate-pending: the attempt under way; gate-failed: the one that failed.
+    const attempt = reason === 'gate-pending' ? this.#failures + 1 : this.#failures
+    return { reason, retryInMs, attempt, lastError: this.#lastError }
   }
 
-  #clearTimer(name: 'handshake' | 'retry' | 'refresh' | 'expiry'): void {
-    clearTimeout(this.#timers.get(name))
-    this.#timers.delete(name)
+  /** Moves to a handshake step: the refresh of an open gate, else the closed gate's state with `reason` (or the one it had). */
+  #enter(step: HandshakeStep, reason?: GateReason): void {
+    const state = this.#state
+    if (state.name === 'open') this.#transition({ ...state, refresh: step })
+    else this.#transition({ ...step, reason: reason ?? (state.name === 'idle' ? 'gate-pending' : state.reason) })
   }
 
-  async #runHandshake(): Promise<void> {
-    if (this.#stopped || this.#authorizing || this.#handshake) return
-    const { store, config } = this.#options
-    this.#clearTimer('retry')
-    // With the store down nobody can hold the claim: wait for it (its return resumes us)
-    // rather than count the outage as a failed handshake.
-    if (!store.available()) {
-      this.#waitingForStore = true
+  #isCurrent(run: number, step: 'claiming' | 'authorizing'): boolean {
+    return !this.#stopped && this.#run === run && stepOf(this.#state)?.name === step
+  }
+
+  /** Takes a newer valid stored key (another instance may have fetched it), else goes on with the handshake. */
+  async #resume(): Promise<void> {
+    const before = this.#state
+    const stored = await this.#coordination.storedKey()
+    // Whatever happened meanwhile (a key arrived, a retry began) decides instead.
+    if (this.#state !== before) return
+    if (stored && stored.key !== this.key) this.#open(stored)
+    else if (before.name !== 'open' || before.refresh !== null) this.#beginHandshake()
+  }
+
+  /** Starts a handshake now, cutting short a wait before one; not while one is under way, nor once the gate gave up. */
+  #beginHandshake(): void {
+    const step = stepOf(this.#state)?.name
+    if (this.#stopped || step === 'claiming' || step === 'authorizing' || step === 'awaiting-webhook' || step === 'exhausted') return
+    if (!this.#coordination.available()) {
+      // Nobody can hold the claim: wait for the store (its return resumes us) rather than count
+      // the outage as a failed handshake.
+      this.#enter({ name: 'waiting-for-store', retryAt: null })
       return
     }
-    this.#authorizing = true
-    let claimed: boolean
-    let stored: Credential | null = null
+    const run = ++this.#run
+    this.#enter({ name: 'claiming' })
+    void this.#claim(run)
+  }
+
+  async #claim(run: number): Promise<void> {
+    let claim: Claim
     try {
-      // The claim outlives the wait for the webhook, so a second instance does not start another.
-      claimed = await store.claimHandshake(config.handshakeTimeoutMs + HANDSHAKE_CLAIM_MARGIN_MS)
-      // Between our last look and the claim, another instance may have fetched a newer key.
-      if (claimed) stored = await store.loadCredential()
-    } catch (error) {
-      this.#authorizing = false
-      this.#options.log.debug({ reason: (error as Error).message }, 'store unreachable; handshake postponed')
-      this.#setTimer('retry', config.backoffBaseMs, () => void this.#runHandshake())
+      claim = await this.#coordination.claim()
+    } catch {
+      if (!this.#isCurrent(run, 'claiming')) return
+      // The store failed mid-call: postponed, not a failed handshake.
+      this.#enter({ name: 'waiting-for-store', retryAt: this.#clock.now() + this.#config.backoffBaseMs })
       return
     }
-    if (!claimed) {
-      this.#authorizing = false
-      // Another instance runs it and its key reaches us through the store; should that
-      // instance die, its claim expires and one of us takes over at the next look.
-      this.#setTimer('retry', Math.min(config.handshakeTimeoutMs, FOLLOWER_CHECK_MS), () => void this.#runHandshake())
+    if (!this.#isCurrent(run, 'claiming')) {
+      if (claim.claimed) this.#coordination.release()
       return
     }
-    if (stored && !this.#expired(stored) && stored.key !== this.#key) {
-      this.#authorizing = false
-      this.#open(stored)
+    if (!claim.claimed) {
+      this.#enter({ name: 'following', checkAt: this.#clock.now() + this.#coordination.followerCheckMs })
       return
     }
-    await this.#authorize()
+    if (claim.stored && claim.stored.key !== this.key) {
+      this.#coordination.release()
+      this.#open(claim.stored)
+      return
+    }
+    await this.#authorize(run)
   }
 
-  /** Asks the provider for a key; holds this instance's claim on the handshake meanwhile. */
-  async #authorize(): Promise<void> {
-    const { store, provider, config, log } = this.#options
+  /** Asks the provider for a key, holding this instance's claim on the handshake meanwhile. */
+  async #authorize(run: number): Promise<void> {
+    // From now on readiness tells of this attempt, not of the failure or the close before it.
+    this.#enter({ name: 'authorizing' }, 'gate-pending')
+    this.#events.publish('handshake', { outcome: 'started', attempt: this.#failures + 1 })
+    let authorization: Authorization
     try {
-      this.#options.onHandshake?.('started')
-      // From now on readiness tells of this attempt, not of the failure or the close before it.
-      this.#reason = 'gate-pending'
-      const { requestId, etaMs } = await provider.authorize(this.#callbackUrl, this.#authorizeAbort.signal)
-      if (this.#stopped) return
-      this.#handshake = { requestId, etaAt: Date.now() + etaMs }
-      this.#lastEtaMs = etaMs
-      await store.setHandshake(this.#handshake)
-      this.#authorizing = false
-      this.#setTimer('handshake', config.handshakeTimeoutMs, () =>
-        this.#fail('timeout', new Error(`no webhook within ${config.handshakeTimeoutMs} ms`)),
-      )
-      log.info({ event: 'gate-pending', requestId, etaMs }, `handshake started; the provider expects to call back in ${etaMs} ms`)
+      authorization = await this.#provider.authorize(this.#callbackUrl, this.#authorizeAbort.signal)
     } catch (error) {
-      this.#authorizing = false
-      if (this.#stopped) return
+      if (!this.#isCurrent(run, 'authorizing')) return
       const timedOut = error instanceof ProviderError && error.kind === 'timeout'
       this.#fail(timedOut ? 'timeout' : 'provider-error', error as Error)
-    }
-  }
-
-  #fail(cause: HandshakeError, error: Error): void {
-    const { store, config, log } = this.#options
-    this.#clearTimer('handshake')
-    // Only our own record: after a rejected key, another instance's handshake may be under way.
-    if (this.#handshake) this.#quietly(store.setHandshake(null))
-    this.#handshake = null
-    this.#quietly(store.releaseHandshake())
-    this.#failures += 1
-    this.#lastError = cause
-    this.#options.onHandshake?.('failed')
-    if (config.maxAttempts > 0 && this.#failures >= config.maxAttempts) {
-      this.#exhausted = true
-      if (!this.isOpen) this.#reason = 'gate-failed'
-      log.error({ event: 'gate-exhausted', attempts: this.#failures, reason: error.message }, 'handshake failed too many times; giving up')
-      this.#giveUp(error)
       return
     }
-    const delayMs = backoffDelay(this.#failures, config.backoffBaseMs, config.backoffMaxMs)
-    this.#retryAt = Date.now() + delayMs
-    if (!this.isOpen) this.#reason = 'gate-failed'
-    log.warn(
-      { event: 'handshake-failed', attempt: this.#failures, retryInMs: delayMs, cause, reason: error.message },
-      `handshake failed (${error.message}); retrying in ${delayMs} ms`,
-    )
-    this.#setTimer('retry', delayMs, () => void this.#runHandshake())
+    if (!this.#isCurrent(run, 'authorizing')) return
+    const { requestId, etaMs } = authorization
+    const handshake = { requestId, etaAt: this.#clock.now() + etaMs }
+    try {
+      await this.#coordination.record(handshake)
+    } catch {
+      if (!this.#isCurrent(run, 'authorizing')) return
+      // Without its record no webhook can answer this handshake; the store is to blame, not the provider.
+      this.#coordination.release()
+      this.#enter({ name: 'waiting-for-store', retryAt: this.#clock.now() + this.#config.backoffBaseMs })
+      return
+    }
+    if (!this.#isCurrent(run, 'authorizing')) return
+    this.#lastEtaMs = etaMs
+    this.#enter({ name: 'awaiting-webhook', handshake, timeoutAt: this.#clock.now() + this.#config.handshakeTimeoutMs })
+  }
+
+  #fail(error: HandshakeError, cause: Error): void {
+    if (stepOf(this.#state)?.name === 'awaiting-webhook') this.#coordination.forget()
+    this.#coordination.release()
+    this.#failures += 1
+    this.#lastError = error
+    const attempt = this.#failures
+    const { maxAttempts, backoffBaseMs, backoffMaxMs } = this.#config
+    if (maxAttempts > 0 && attempt >= maxAttempts) {
+      this.#events.publish('handshake', { outcome: 'exhausted', attempt, error, message: cause.message })
+      this.#enter({ name: 'exhausted' }, 'gate-failed')
+      this.#giveUp(cause)
+      return
+    }
+    const retryInMs = backoffDelay(attempt, backoffBaseMs, backoffMaxMs, this.#random)
+    this.#events.publish('handshake', { outcome: 'failed', attempt, error, message: cause.message, retryInMs })
+    this.#enter({ name: 'backing-off', retryAt: this.#clock.now() + retryInMs }, 'gate-failed')
   }
 
   #open(credential: Credential): void {
-    if (this.#stopped || this.#expired(credential)) return
-    const { store, config, log } = this.#options
-    // Any fresh key ends the wait: ours, or (with a shared store) one another instance fetched.
-    if (this.#handshake || this.#timers.has('retry')) {
-      this.#clearTimer('handshake')
-      this.#clearTimer('retry')
-      this.#handshake = null
-      this.#quietly(store.releaseHandshake())
-    }
-    this.#failuresBeforeKey = this.#failures
+    if (this.#stopped || !this.#coordination.usable(credential)) return
+    const state = this.#state
+    // Any fresh key ends the handshake under way: ours, or (with a shared store) one another instance fetched.
+    const step = stepOf(state)?.name
+    if (step === 'authorizing' || step === 'awaiting-webhook') this.#coordination.release()
+    const failuresBefore = this.#failures
     this.#failures = 0
     this.#lastError = null
-    this.#keyProven = false
-    this.#retryAt = 0
-    const wasOpen = this.isOpen
-    this.#key = credential.key
-    this.isOpen = true
-    this.#options.onHandshake?.('completed')
-
-    this.#clearTimer('refresh')
-    this.#clearTimer('expiry')
-    if (credential.expiresAt !== null) {
-      const lifetimeMs = credential.expiresAt - Date.now()
-      this.#setTimer('refresh', lifetimeMs * config.refreshAt, () => void this.#runHandshake())
-      this.#setTimer('expiry', lifetimeMs, () => this.#expire(credential.key))
-    }
-    if (wasOpen) {
-      log.info({ event: 'key-refreshed', expiresAt: credential.expiresAt }, 'key refreshed')
-    } else {
-      const elapsedMs = Date.now() - this.#closedAt
-      log.info({ event: 'gate-open', elapsedMs }, `gate open after ${elapsedMs} ms: serving customers`)
-    }
+    this.#transition({ name: 'open', credential, proven: false, failuresBefore, refresh: null })
+    this.#events.publish('handshake', {
+      outcome: 'completed',
+      attempt: failuresBefore + 1,
+      requestId: credential.requestId,
+      expiresAt: credential.expiresAt,
+      refreshed: state.name === 'open',
+    })
   }
 
-  /**
-   * Store upkeep that may fail while the store is down: the claim and the record expire by
-   * themselves, so a failure here is logged, never thrown.
-   */
-  #quietly(operation: Promise<unknown>): void {
-    operation.catch((error: Error) => this.#options.log.debug({ reason: error.message }, 'store upkeep failed'))
+  /** A refresh under way goes on with the gate closed: its key reopens it. */
+  #close(reason: 'key-expired' | 'key-rejected'): void {
+    const state = this.#state
+    if (state.name !== 'open') return
+    this.#transition(state.refresh === null ? { name: 'closed', reason } : { ...state.refresh, reason })
   }
 
-  #expire(key: string): void {
-    if (this.#key !== key) return
+  #expireKey(key: string): void {
+    if (this.key !== key) return
     this.#close('key-expired')
-    void this.#runHandshake()
-  }
-
-  #close(reason: ClosedReason): void {
-    this.isOpen = false
-    this.#key = null
-    this.#reason = reason
-    this.#closedAt = Date.now()
-    this.#clearTimer('refresh')
-    this.#clearTimer('expiry')
-    this.#options.log.warn({ event: 'gate-closed', reason }, `gate closed: ${reason}`)
+    this.#beginHandshake()
   }
 }

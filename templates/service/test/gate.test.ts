@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { request } from 'undici'
-import { backoffDelay } from '../src/gate.js'
+import { backoffDelay } from '../src/gate-timers.js'
 import { delay } from '../src/plugins/delay.js'
 import { build, LogCapture, startProvider, startService, waitFor, waitForOpen } from './helper.js'
 

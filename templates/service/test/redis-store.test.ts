@@ -258,6 +258,50 @@ test('closing an instance does not announce the store unavailable', { timeout: 2
   assert.equal(instance.logs.events('store-unavailable').length, 0)
 })
 
+test('expire() on one instance: the key leaves Redis, every gate closes (key-expired), one new handshake opens them all', { timeout: 20_000 }, async (t) => {
+  const provider = await startProvider(t, { restartDelayMs: 300 })
+  const namespace = namespaceFor(t)
+  const instances = await startInstances(t, 3, provider, namespace)
+  await waitFor(() => allOpen(instances), { what: 'every gate to open' })
+  const expired = instances[0]?.server.gate.key
+
+  const redis = new Redis(REDIS_URL)
+  t.after(() => redis.quit())
+  assert.equal(await (instances[1] as Instance).server.gate.expire(), true)
+  // The new key is 300 ms away: what Redis holds now is no key at all.
+  assert.equal(await redis.get(`${namespace}:gate:credential`), null)
+  await waitFor(() => instances.every(({ logs }) => logs.events('gate-closed').some((entry) => entry.reason === 'key-expired')), {
+    what: 'every gate to close',
+  })
+  await waitFor(() => allOpen(instances), { what: 'every gate to reopen' })
+  const keys = new Set(instances.map(({ server }) => server.gate.key))
+  assert.equal(keys.size, 1, 'one new key shared by all')
+  assert.ok(!keys.has(expired ?? null), 'not the expired one')
+  assert.equal((await provider.stats()).authorizations, 2)
+})
+
+test('a malformed revocation message is logged once and ignored; one for another key changes nothing', { timeout: 20_000 }, async (t) => {
+  const provider = await startProvider(t)
+  const namespace = namespaceFor(t)
+  const instance = await startInstance(t, provider, namespace)
+  await waitFor(() => instance.server.gate.isOpen, { what: 'the gate to open' })
+  const publisher = new Redis(REDIS_URL)
+  t.after(() => publisher.quit())
+
+  const channel = `${namespace}:gate:revoked`
+  await publisher.publish(channel, 'not json')
+  await publisher.publish(channel, 'not json')
+  await publisher.publish(channel, JSON.stringify({ key: 'mk_someone_else', expiresAt: null, requestId: 'req_x' }))
+  await publisher.publish(channel, JSON.stringify({ key: '' }))
+  await waitFor(() => instance.logs.events('store-malformed').length === 2, { what: 'a warning per malformed message' })
+  assert.deepEqual(
+    instance.logs.events('store-malformed').map((entry) => entry.source),
+    ['revocation', 'revocation'],
+  )
+  assert.equal(instance.server.gate.isOpen, true)
+  assert.equal(instance.logs.events('gate-closed').length, 0)
+})
+
 /** A redis-server of the test's own, to stop and start at will. */
 async function startRedis(t: TestContext, port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { collectDefaultMetrics, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -8,17 +8,33 @@ declare module 'fastify' {
   }
 }
 
-/** Prometheus text on `GET /metrics`; one registry per app, so several apps can share a process. */
+/**
+ * Prometheus text on `GET /metrics`; one registry per app, so several apps can share a process.
+ * Counters of what happens are fed by the app's events; gauges of what is read the state when
+ * scraped, beside it.
+ */
 export default fp(
   async function metrics(fastify) {
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
     fastify.decorate('metricsRegistry', registry)
 
+    const handshakes = new Counter({
+      name: 'gatekeep_handshakes_total',
+      help: 'Handshakes with the provider, by outcome.',
+      labelNames: ['outcome'],
+      registers: [registry],
+    })
+    const unsubscribe = fastify.events.subscribe('handshake', ({ outcome }) => {
+      // Giving up is the last failure.
+      handshakes.inc({ outcome: outcome === 'exhausted' ? 'failed' : outcome })
+    })
+    fastify.addHook('onClose', async () => unsubscribe())
+
     fastify.get('/metrics', async (_request, reply) => {
       reply.type(registry.contentType)
       return registry.metrics()
     })
   },
-  { name: 'metrics' },
+  { name: 'metrics', dependencies: ['events'] },
 )

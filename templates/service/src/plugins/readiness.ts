@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { ClosedReason, HandshakeError } from '../gate.js'
+import type { ClosedReason, HandshakeError } from '../events.js'
 
 export type NotReadyReason = ClosedReason | 'under-pressure' | 'shutting-down'
 

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net'
 import fp from 'fastify-plugin'
-import { Counter, Gauge } from 'prom-client'
+import { Gauge } from 'prom-client'
 import type { Config } from '../config.js'
 import { Gate } from '../gate.js'
 import type { ProviderClient } from '../provider/client.js'
@@ -37,19 +37,10 @@ function callbackUrl(config: Config, address: AddressInfo | string | null): stri
  */
 export default fp(
   async function setup(fastify, { config, store, provider }: SetupOptions) {
-    const handshakes = new Counter({
-      name: 'gatekeep_handshakes_total',
-      help: 'Handshakes with the provider, by outcome.',
-      labelNames: ['outcome'],
-      registers: [fastify.metricsRegistry],
-    })
-    const gate = new Gate({
-      provider,
-      store,
-      config: config.gate,
-      log: fastify.log,
-      onHandshake: (outcome) => handshakes.inc({ outcome }),
-    })
+    const { events } = fastify
+    // Before the gate subscribes, so that the store's change is told before what the gate does about it.
+    store.onAvailabilityChange((up) => events.publish('store', { up }))
+    const gate = new Gate({ provider, store, config: config.gate, events })
     new Gauge({
       name: 'gatekeep_gate_open',
       help: '1 while customer routes are served, 0 while they answer 503.',
@@ -79,5 +70,5 @@ export default fp(
       await provider.close()
     })
   },
-  { name: 'setup', dependencies: ['metrics'] },
+  { name: 'setup', dependencies: ['events', 'metrics'] },
 )

@@ -43,6 +43,7 @@ function signatureHeaders(headers: IncomingHttpHeaders): { id: string; timestamp
  */
 export default async function webhookRoutes(fastify: FastifyInstance, { secret }: WebhookRouteOptions) {
   const webhook = new Webhook(secret)
+  const { events } = fastify
   const seenIds = new Map<string, number>()
 
   function remember(id: string): void {
@@ -62,8 +63,10 @@ export default async function webhookRoutes(fastify: FastifyInstance, { secret }
 
   fastify.post('/webhook', { bodyLimit: BODY_LIMIT }, async (request, reply) => {
     const body = typeof request.body === 'string' ? request.body : ''
+    const reqId = request.id
     const signed = signatureHeaders(request.headers)
     if (signed === null) {
+      events.publish('webhook', { outcome: 'refused', reqId, refusal: 'unsigned', reason: 'no signature headers' })
       return reply.code(401).send({
         error: 'missing webhook-id, webhook-timestamp or webhook-signature (or svix-id, svix-timestamp, svix-signature)',
       })
@@ -74,12 +77,13 @@ export default async function webhookRoutes(fastify: FastifyInstance, { secret }
       webhook.verify(body, { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature }, { jsonParse: false })
     } catch (error) {
       if (!(error instanceof WebhookVerificationError)) throw error
-      request.log.warn({ event: 'webhook-refused', reason: error.message }, 'webhook refused: bad signature')
+      events.publish('webhook', { outcome: 'refused', reqId, refusal: 'bad-signature', reason: error.message })
       return reply.code(401).send({ error: 'invalid webhook signature or timestamp' })
     }
 
     const expiresAt = seenIds.get(id)
     if (expiresAt !== undefined && expiresAt > Date.now()) {
+      events.publish('webhook', { outcome: 'duplicate', reqId })
       return reply.code(200).send({ received: true, applied: false, duplicate: true })
     }
 
@@ -87,30 +91,32 @@ export default async function webhookRoutes(fastify: FastifyInstance, { secret }
     try {
       payload = JSON.parse(body)
     } catch {
+      events.publish('webhook', { outcome: 'refused', reqId, refusal: 'bad-body', reason: 'body is not JSON' })
       return reply.code(400).send({ error: 'webhook body is not JSON' })
     }
     if (!isWebhookPayload(payload)) {
+      events.publish('webhook', { outcome: 'refused', reqId, refusal: 'bad-body', reason: 'body is not a webhook' })
       return reply.code(400).send({ error: 'webhook body must be {"requestId","magicKey","expiresIn"?}' })
     }
 
-    // Logged before it is applied, so the log reads in order: received, then the gate opening.
-    request.log.info({ event: 'webhook-received', requestId: payload.requestId }, 'webhook received')
+    const { requestId } = payload
+    // Told before it is applied, so that events read in order: received, then the gate opening.
+    events.publish('webhook', { outcome: 'received', reqId, requestId })
     let outcome: Awaited<ReturnType<typeof fastify.gate.acceptWebhook>>
     try {
       outcome = await fastify.gate.acceptWebhook(payload)
     } catch (error) {
       // The store is down: not the sender's fault, and a 503 makes the provider deliver again.
-      request.log.warn({ event: 'webhook-deferred', reason: (error as Error).message }, 'webhook not applied: store unavailable')
+      events.publish('webhook', { outcome: 'deferred', reqId, requestId, reason: (error as Error).message })
       return reply.code(503).header('retry-after', '1').send({ error: 'store unavailable; deliver again' })
     }
     if (outcome === 'early') {
       // The provider redelivers with the same id, so this one is not remembered yet.
+      events.publish('webhook', { outcome: 'early', reqId, requestId })
       return reply.code(409).send({ error: 'handshake not registered yet; deliver again' })
     }
     remember(id)
-    if (outcome === 'stale') {
-      request.log.info({ event: 'webhook-ignored', requestId: payload.requestId }, 'webhook for a handshake no longer in flight; ignored')
-    }
+    events.publish('webhook', { outcome: outcome === 'opened' ? 'applied' : 'stale', reqId, requestId })
     return { received: true, applied: outcome === 'opened' }
   })
 }

@@ -5,7 +5,8 @@ export function createMemoryStore(_options?: StoreOptions): GateStore {
   let credential: Credential | null = null
   let handshake: Handshake | null = null
   let claimedUntil = 0
-  const listeners: Array<(credential: Credential) => void> = []
+  const credentialListeners: Array<(credential: Credential) => void> = []
+  const revocationListeners: Array<(credential: Credential) => void> = []
 
   return {
     available: () => true,
@@ -31,7 +32,7 @@ export function createMemoryStore(_options?: StoreOptions): GateStore {
     },
     async saveCredential(next) {
       credential = next
-      for (const listener of listeners) listener(next)
+      for (const listener of credentialListeners) listener(next)
     },
     async loadCredential() {
       return credential
@@ -40,10 +41,18 @@ export function createMemoryStore(_options?: StoreOptions): GateStore {
       if (credential?.key === key) credential = null
     },
     onCredential(listener) {
-      listeners.push(listener)
+      credentialListeners.push(listener)
+    },
+    async revokeCredential(revoked) {
+      if (credential?.key === revoked.key) credential = null
+      for (const listener of revocationListeners) listener(revoked)
+    },
+    onRevocation(listener) {
+      revocationListeners.push(listener)
     },
     async close() {
-      listeners.length = 0
+      credentialListeners.length = 0
+      revocationListeners.length = 0
     },
   }
 }

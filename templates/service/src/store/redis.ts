@@ -17,10 +17,11 @@ type RedisWithScripts = Redis & {
 }
 
 /** Where a value read from Redis came from, as its warning says. */
-type Source = 'channel' | 'credential' | 'handshake'
+type Source = 'channel' | 'revocation' | 'credential' | 'handshake'
 
 const SOURCE_NAMES: Record<Source, string> = {
   channel: 'credential message on the Redis channel',
+  revocation: 'revoked-key message on the Redis channel',
   credential: 'credential stored in Redis',
   handshake: 'handshake stored in Redis',
 }
@@ -36,7 +37,9 @@ function parseJson(raw: string): unknown {
 /**
  * Several instances share one handshake: a lock (SET NX PX, released by compare-and-delete)
  * decides which one calls the provider, the key lives in Redis with its expiry, and a second
- * connection subscribed to a channel opens every instance's gate at once.
+ * connection subscribed to a channel opens every instance's gate at once (and a second channel
+ * closes them all when the key is revoked: older instances, subscribed to the first one only,
+ * never mistake a revocation for a key).
  *
  * Connections are made in the background and never hold the app's start: with Redis down the
  * service still listens and readiness says `store-unavailable`. (@fastify/redis is not used
@@ -47,6 +50,7 @@ export function createRedisStore({ config, log }: StoreOptions): GateStore {
     lock: `${config.namespace}:gate:lock`,
     handshake: `${config.namespace}:gate:handshake`,
     credential: `${config.namespace}:gate:credential`,
+    revoked: `${config.namespace}:gate:revoked`,
   }
   const options: RedisOptions = {
     // Fail commands at once while disconnected instead of queueing them behind a dead socket.
@@ -68,6 +72,7 @@ export function createRedisStore({ config, log }: StoreOptions): GateStore {
 
   const token = randomUUID()
   const credentialListeners: Array<(credential: Credential) => void> = []
+  const revocationListeners: Array<(credential: Credential) => void> = []
   const availabilityListeners: Array<(available: boolean) => void> = []
   let wasAvailable: boolean | undefined
   let closing = false
@@ -89,32 +94,43 @@ export function createRedisStore({ config, log }: StoreOptions): GateStore {
   }
 
   const isAvailable = () => commands.status === 'ready' && subscriber.status === 'ready'
-  // One log line per change, not one per reconnect attempt.
+  // One notice per change, not one per reconnect attempt.
   function noticeAvailability(): void {
     // Our own close() drops the connections: that is no outage.
     if (closing) return
     const available = isAvailable()
     if (available === wasAvailable) return
     wasAvailable = available
-    if (available) log.info({ event: 'store-available' }, 'Redis store available')
-    else log.warn({ event: 'store-unavailable' }, 'Redis store unavailable; retrying in the background')
     for (const listener of availabilityListeners) listener(available)
   }
   for (const connection of [commands, subscriber]) {
     // One connection ready while the other still connects is not news.
     connection.on('ready', () => isAvailable() && noticeAvailability())
     connection.on('close', noticeAvailability)
-    // Without a listener ioredis prints every failed attempt; the state change is logged above.
+    // Without a listener ioredis prints every failed attempt; the state change is announced above.
     connection.on('error', noticeAvailability)
   }
 
-  void subscriber.subscribe(keys.credential).catch(() => undefined)
+  // Both channels carry a credential: the key to open with, or the key to let go.
+  const channels = new Map<string, { source: Source; listeners: Array<(credential: Credential) => void> }>([
+    [keys.credential, { source: 'channel', listeners: credentialListeners }],
+    [keys.revoked, { source: 'revocation', listeners: revocationListeners }],
+  ])
+  void subscriber.subscribe(...channels.keys()).catch(() => undefined)
   subscriber.on('message', (channel, message) => {
-    if (channel !== keys.credential) return
-    const credential = read(message, isCredential, 'channel')
+    const route = channels.get(channel)
+    if (route === undefined) return
+    const credential = read(message, isCredential, route.source)
     if (credential === undefined) return
-    for (const listener of credentialListeners) listener(credential)
+    for (const listener of route.listeners) listener(credential)
   })
+
+  async function discardCredential(key: string): Promise<void> {
+    const stored = await commands.get(keys.credential)
+    if (stored !== null && read(stored, isCredential, 'credential')?.key === key) {
+      await commands.deleteIfEquals(keys.credential, stored)
+    }
+  }
 
   return {
     available: isAvailable,
@@ -149,18 +165,21 @@ export function createRedisStore({ config, log }: StoreOptions): GateStore {
       const stored = await commands.get(keys.credential)
       return stored === null ? null : (read(stored, isCredential, 'credential') ?? null)
     },
-    async discardCredential(key) {
-      const stored = await commands.get(keys.credential)
-      if (stored !== null && read(stored, isCredential, 'credential')?.key === key) {
-        await commands.deleteIfEquals(keys.credential, stored)
-      }
-    },
+    discardCredential,
     onCredential(listener) {
       credentialListeners.push(listener)
+    },
+    async revokeCredential(credential) {
+      await discardCredential(credential.key)
+      await commands.publish(keys.revoked, JSON.stringify(credential))
+    },
+    onRevocation(listener) {
+      revocationListeners.push(listener)
     },
     async close() {
       closing = true
       credentialListeners.length = 0
+      revocationListeners.length = 0
       availabilityListeners.length = 0
       // quit() waits for Redis to answer; with Redis down it would wait forever.
       await Promise.all(

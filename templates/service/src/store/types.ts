@@ -28,6 +28,7 @@ export interface StoreOptions {
 export interface GateStore {
   /** False while the store cannot be reached: readiness then answers `store-unavailable`. */
   available(): boolean
+  /** Called once per change, not per reconnect attempt; never for the store's own close(). */
   onAvailabilityChange(listener: (available: boolean) => void): void
   /** Claims the right to run the next handshake; false while another instance holds it. */
   claimHandshake(ttlMs: number): Promise<boolean>
@@ -44,5 +45,11 @@ export interface GateStore {
   /** Forgets the key when it is still the one given: the provider rejected it. */
   discardCredential(key: string): Promise<void>
   onCredential(listener: (credential: Credential) => void): void
+  /**
+   * Forgets the key when it is still the one stored, and tells every listener (in every instance
+   * sharing the store) to stop using it: the key is expired on purpose.
+   */
+  revokeCredential(credential: Credential): Promise<void>
+  onRevocation(listener: (credential: Credential) => void): void
   close(): Promise<void>
 }
