@@ -125,7 +125,9 @@ export interface RequestsEvent {
 
 export interface AbortEvent {
   requestId: string
-  /** From the request's arrival to the moment its response closed unfinished. */
+  /** Epoch ms (fractional) when its response closed unfinished: the hang-up was noticed. */
+  detectedAt: number
+  /** From the request's arrival to that moment. */
   detectedAfterMs: number
   /** Whether its downstream call was cancelled; null when none was in flight. */
   cancelled: boolean | null

@@ -26,12 +26,11 @@ const CLOSE_MARGIN_MS = 1000
  * Readiness fails at once; requests are served through the drain, every answer closing its
  * connection; then the server stops accepting and in-flight requests are answered.
  */
-async function shutdown(): Promise<void> {
+async function shutdown(signal: string | null): Promise<void> {
   server.readiness.beginShutdown()
-  if (config.shutdownDrainMs > 0) {
-    server.log.info({ event: 'draining', drainMs: config.shutdownDrainMs }, 'readiness now 503; draining')
-    await sleep(config.shutdownDrainMs)
-  }
+  server.events.publish('shutdown', { phase: 'draining', signal, drainMs: config.shutdownDrainMs })
+  if (config.shutdownDrainMs > 0) await sleep(config.shutdownDrainMs)
+  server.events.publish('shutdown', { phase: 'closing', signal })
   await server.close()
 }
 
@@ -42,14 +41,13 @@ const graceful = closeWithGrace(
   { delay: config.shutdownDrainMs + config.providerTimeoutMs + CLOSE_MARGIN_MS, logger: { error: (message) => server.log.error(message) } },
   async ({ signal, err }) => {
     if (err) server.log.error({ err }, 'closing after an unexpected error')
-    else server.log.info({ event: 'shutting-down', signal }, `${signal ?? 'close'} received: shutting down`)
-    await shutdown()
+    await shutdown(signal ?? null)
   },
 )
 
 void server.gate.exhausted.then(async () => {
   graceful.uninstall()
-  await shutdown()
+  await shutdown(null)
   process.exit(1)
 })
 
@@ -58,6 +56,11 @@ try {
 } catch (error) {
   const { code } = error as NodeJS.ErrnoException
   const reason = code === 'EADDRINUSE' ? `port ${config.port} is already in use` : (error as Error).message
-  server.log.fatal({ event: 'listen-failed', code }, `cannot listen on ${config.host}:${config.port}: ${reason}`)
-  process.exit(1)
+  server.events.publish('listen-failed', { code: code ?? null, message: `cannot listen on ${config.host}:${config.port}: ${reason}` })
+  // No process.exit(): the process ends by itself once closed, after every subscriber (gatekeep
+  // dev's, over IPC) has sent what it was told. close-with-grace would take that end for a close
+  // to run and exit 0.
+  graceful.uninstall()
+  process.exitCode = 1
+  await server.close()
 }

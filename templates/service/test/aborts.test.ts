@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { request } from 'undici'
-import { startProvider, startService, waitFor, waitForOpen } from './helper.js'
+import type { Published } from '../src/events.js'
+import { LogCapture, startProvider, startService, waitFor, waitForOpen } from './helper.js'
 
 async function abortCount(url: string): Promise<number> {
   const text = await (await request(`${url}/metrics`)).body.text()
@@ -28,23 +29,26 @@ async function hangUp(url: string, afterMs: number, init: { method?: 'GET' | 'PO
   return requestId
 }
 
-test('a client hanging up is detected, counted, logged once and its provider call cancelled', { timeout: 10_000 }, async (t) => {
+test('a client hanging up is detected, published, counted, logged once and its provider call cancelled', { timeout: 10_000 }, async (t) => {
   const provider = await startProvider(t, { dataLatencyMs: 2000 })
-  const { server, url } = await startService(t, provider.url, { env: { GATEKEEP_DEV: '1' } })
+  const logs = new LogCapture()
+  const { server, url } = await startService(t, provider.url, { logs })
+  const published: Array<Published<'abort'>> = []
+  t.after(server.events.subscribe('abort', (event) => published.push(event)))
   await waitForOpen(server)
 
   const ids = await Promise.all([hangUp(`${url}/v1/data`, 150), hangUp(`${url}/v1/data`, 150, { method: 'POST', body: '{"a":1}' })])
   await waitFor(async () => (await abortCount(url)) === 2, { what: 'two aborts counted' })
 
-  const report = await (await request(`${url}/__gatekeep/aborts?ids=${ids.join(',')},unknown-id`)).body.json()
-  const results = (report as { results: Array<Record<string, unknown>> }).results
-  assert.equal(results.length, 3)
-  for (const result of results.slice(0, 2)) {
-    assert.equal(result.detected, true)
-    assert.equal(result.cancelled, true)
-    assert.equal(typeof result.detectedAt, 'number')
+  assert.deepEqual(published.map((event) => event.requestId).sort(), [...ids].sort())
+  for (const event of published) {
+    // Told once the cancelled provider call has settled, so `cancelled` is final.
+    assert.equal(event.cancelled, true)
+    assert.ok(event.detectedAfterMs >= 150, `detected after the hang-up: ${event.detectedAfterMs}`)
+    assert.ok(Math.abs(event.detectedAt - Date.now()) < 60_000)
   }
-  assert.deepEqual(results[2], { requestId: 'unknown-id', detected: false, detectedAt: null, cancelled: null })
+  const lines = logs.events('client-abort')
+  assert.deepEqual(lines.map((line) => line.reqId).sort(), [...ids].sort())
   // The provider saw its caller hang up and stopped.
   await waitFor(async () => (await provider.stats()).dataCallsCancelled === 2, { what: 'the provider to stop' })
 })
@@ -66,8 +70,8 @@ test('a completed POST whose body was read is not an abort', { timeout: 10_000 }
   assert.equal(await abortCount(url), 0)
 })
 
-test('the aborts route exists only under gatekeep dev (GATEKEEP_DEV=1)', { timeout: 5000 }, async (t) => {
+test('the service itself has no dev route: gatekeep dev attaches its own', { timeout: 5000 }, async (t) => {
   const provider = await startProvider(t, { mode: 'never' })
-  const { url } = await startService(t, provider.url)
+  const { url } = await startService(t, provider.url, { env: { GATEKEEP_DEV: '1' } })
   assert.equal((await request(`${url}/__gatekeep/aborts?ids=a`)).statusCode, 404)
 })

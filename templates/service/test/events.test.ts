@@ -87,3 +87,29 @@ test('the log lines keep their event names and fields, in order: pending, webhoo
   assert.equal(typeof received?.reqId, 'string')
   assert.equal(typeof open?.elapsedMs, 'number')
 })
+
+test('customer outcomes reach a subscriber of gatekeep:requests as totals per interval, by status and cause', { timeout: 10_000 }, async (t) => {
+  const totals: Array<Published<'requests'>> = []
+  const listener = (message: unknown) => totals.push(message as Published<'requests'>)
+  // Subscribed before the app is built, as gatekeep dev's runner does: served outcomes are
+  // counted only for a subscriber that was there at the start.
+  subscribe(`${CHANNEL_PREFIX}requests`, listener)
+  t.after(() => unsubscribe(`${CHANNEL_PREFIX}requests`, listener))
+  const provider = await startProvider(t, { delayMs: 300 })
+  const { server, url } = await startService(t, provider.url)
+  const mine = () => totals.filter((event) => event.app === server.events.app)
+
+  for (let i = 0; i < 5; i += 1) await (await fetch(`${url}/v1/data`)).text()
+  await waitFor(() => server.gate.isOpen, { what: 'the gate to open' })
+  for (let i = 0; i < 3; i += 1) await (await fetch(`${url}/v1/data`)).text()
+  await waitFor(() => mine().reduce((sum, event) => sum + event.total, 0) === 8, { what: 'eight requests told' })
+
+  const sum = (pick: (event: Published<'requests'>) => number) => mine().reduce((total, event) => total + pick(event), 0)
+  assert.equal(sum((event) => event.byStatus['503'] ?? 0), 5)
+  assert.equal(sum((event) => event.byCause.gate ?? 0), 5)
+  assert.equal(sum((event) => event.byStatus['200'] ?? 0), 3)
+  assert.equal(sum((event) => event.aborted), 0)
+  assert.ok(mine().every((event) => event.intervalMs > 0))
+  // Totals, not one message per request.
+  assert.ok(mine().length < 8, `${mine().length} messages for 8 requests`)
+})

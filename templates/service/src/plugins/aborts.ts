@@ -1,15 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { Counter } from 'prom-client'
-
-export interface AbortRecord {
-  requestId: string
-  /** Epoch ms (fractional) when the response closed before it finished. */
-  detectedAt: number
-  /** Whether the downstream call in flight was cancelled; null when none was in flight. */
-  cancelled: boolean | null
-}
+import type { AbortEvent } from '../events.js'
 
 /**
  * The reason a request's signal carries when the service, shutting down, cancelled its
@@ -26,7 +18,8 @@ export class ShutdownCancellation extends Error {
 class AbortState {
   #controller: AbortController | null = null
   downstreamInFlight = 0
-  record: AbortRecord | null = null
+  /** Set when the client hung up; told once no downstream call of the request is left. */
+  detection: AbortEvent | null = null
 
   get signal(): AbortSignal {
     this.#controller ??= new AbortController()
@@ -55,14 +48,9 @@ declare module 'fastify' {
     aborts: {
       /** Add as an `onRequest` hook to the routes whose aborts should be detected. */
       watch: onRequestHookHandler
-      /** The recent aborts among `requestIds` (dev tooling asks through `/__gatekeep/aborts`). */
-      find(requestIds: string[]): AbortRecord[]
     }
   }
 }
-
-/** Enough for any simulate-abort run, small enough to never matter for memory. */
-const MAX_RECORDS = 10_000
 
 /** The signal of a request outside the watched routes: nothing there aborts it. */
 const NEVER_ABORTED = new AbortController().signal
@@ -70,16 +58,14 @@ const NEVER_ABORTED = new AbortController().signal
 /**
  * Detects a client hanging up on the response closing before it finished. The request's
  * `close` event is no use: it also fires once a POST body has been read; and `aborted` is
- * deprecated. When the server closes, it cancels every watched request's downstream calls.
+ * deprecated. Each abort is published (`abort`: logged and counted by their subscribers) once
+ * it is known whether its downstream call was cancelled. When the server closes, it cancels
+ * every watched request's downstream calls.
  */
 export default fp(
   async function aborts(fastify) {
-    const clientAborts = new Counter({
-      name: 'gatekeep_client_aborts_total',
-      help: 'Customer requests whose client hung up before the response finished.',
-      registers: [fastify.metricsRegistry],
-    })
-    const records = new Map<string, AbortRecord>()
+    const { events } = fastify
+    const tell = (detection: AbortEvent) => events.publish('abort', detection)
     // The watched requests not answered yet, for the shutdown to cancel.
     const unanswered = new Set<AbortState>()
     let shuttingDown = false
@@ -100,10 +86,11 @@ export default fp(
       try {
         return await call(state.signal)
       } catch (error) {
-        if (state.record) state.record.cancelled = true
+        if (state.detection) state.detection.cancelled = true
         throw error
       } finally {
         state.downstreamInFlight -= 1
+        if (state.detection && state.downstreamInFlight === 0) tell(state.detection)
       }
     })
 
@@ -116,26 +103,22 @@ export default fp(
       response.on('close', () => {
         unanswered.delete(state)
         if (response.writableFinished) return
-        const record: AbortRecord = {
+        state.detection = {
           requestId: request.id,
           detectedAt: performance.timeOrigin + performance.now(),
+          detectedAfterMs: reply.elapsedTime,
           // Settled to true by `downstream` once the cancelled call rejects.
           cancelled: state.downstreamInFlight > 0 ? false : null,
         }
-        state.record = record
-        records.set(record.requestId, record)
-        if (records.size > MAX_RECORDS) records.delete(records.keys().next().value as string)
-        clientAborts.inc()
-        request.log.info({ event: 'client-abort', downstreamInFlight: state.downstreamInFlight }, 'client hung up before the response finished')
+        // 499, "client closed request": the status such a request gets in access logs.
+        events.countRequest(499, null, true)
         state.abort()
+        if (state.downstreamInFlight === 0) tell(state.detection)
       })
       done()
     }
 
-    fastify.decorate('aborts', {
-      watch,
-      find: (requestIds: string[]) => requestIds.flatMap((id) => records.get(id) ?? []),
-    })
+    fastify.decorate('aborts', { watch })
 
     // preClose, not onClose: Fastify waits for every response before its onClose hooks run, so a
     // request waiting on a slow provider would hold the close, and the process, until the
@@ -147,5 +130,5 @@ export default fp(
       done()
     })
   },
-  { name: 'aborts', dependencies: ['metrics'] },
+  { name: 'aborts', dependencies: ['events'] },
 )

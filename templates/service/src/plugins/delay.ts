@@ -51,10 +51,21 @@ export function delay<Options extends Record<string, unknown>>(routes: FastifyPl
       }
       // Replying without calling done() ends the request here: nothing behind the gate runs.
       // The cause is known here, which spares this hot path a readiness check.
-      if (this.gate.isOpen) replyUnavailable(reply, PROCESS_RETRY_MS, 'pressure')
-      else replyUnavailable(reply, this.gate.retryInMs(), 'gate')
+      const cause = this.gate.isOpen ? 'pressure' : 'gate'
+      request.refusal = cause
+      replyUnavailable(reply, cause === 'pressure' ? PROCESS_RETRY_MS : this.gate.retryInMs(), cause)
     })
     fastify.addHook('onRequest', fastify.aborts.watch)
+    // The served requests' outcomes, for whoever watches the totals (gatekeep dev's console).
+    // Decided once, here: a hook on every served request costs throughput nobody would see.
+    // Subscribe to `gatekeep:requests` before the app is built to get them.
+    if (fastify.events.observed('requests')) {
+      fastify.addHook('onResponse', function countOutcome(request, reply, done) {
+        const { statusCode } = reply
+        this.events.countRequest(statusCode, request.refusal ?? (statusCode === 503 ? causeNow(this) : null))
+        done()
+      })
+    }
     // This scope already carries the prefix; passing it on again would apply it twice.
     await fastify.register(routes, { ...options, prefix: '' })
   }

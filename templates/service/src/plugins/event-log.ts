@@ -63,6 +63,26 @@ function logStore(log: FastifyBaseLogger, { up }: GatekeepEvents['store']): void
   else log.warn({ event: 'store-unavailable' }, 'Redis store unavailable; retrying in the background')
 }
 
+function logShutdown(log: FastifyBaseLogger, { phase, signal, drainMs }: Published<'shutdown'>): void {
+  if (phase === 'closing') {
+    log.debug({ event: 'closing' }, 'drain over: no new connections; answering what was read')
+  } else {
+    const drain = drainMs ? `; readiness now 503, draining for ${drainMs} ms` : ''
+    log.info({ event: 'shutting-down', signal, drainMs }, `${signal ?? 'close'} received: shutting down${drain}`)
+  }
+}
+
+function logListenFailed(log: FastifyBaseLogger, { code, message }: Published<'listen-failed'>): void {
+  log.fatal({ event: 'listen-failed', code }, message)
+}
+
+function logAbort(log: FastifyBaseLogger, { requestId, detectedAfterMs, cancelled }: Published<'abort'>): void {
+  log.info(
+    { reqId: requestId, event: 'client-abort', detectedAfterMs, cancelled },
+    `client hung up before the response finished${cancelled === null ? '' : cancelled ? '; its provider call was cancelled' : '; its provider call was NOT cancelled'}`,
+  )
+}
+
 /** Turns this app's events into its log lines; several apps in one process each log their own. */
 export default fp(
   async function eventLog(fastify) {
@@ -72,6 +92,9 @@ export default fp(
       events.subscribe('handshake', (event) => logHandshake(log, event)),
       events.subscribe('webhook', (event) => logWebhook(log, event)),
       events.subscribe('store', (event) => logStore(log, event)),
+      events.subscribe('shutdown', (event) => logShutdown(log, event)),
+      events.subscribe('abort', (event) => logAbort(log, event)),
+      events.subscribe('listen-failed', (event) => logListenFailed(log, event)),
     ]
     fastify.addHook('onClose', async () => {
       for (const unsubscribe of unsubscribes) unsubscribe()

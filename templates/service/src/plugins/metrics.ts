@@ -25,11 +25,21 @@ export default fp(
       labelNames: ['outcome'],
       registers: [registry],
     })
-    const unsubscribe = fastify.events.subscribe('handshake', ({ outcome }) => {
-      // Giving up is the last failure.
-      handshakes.inc({ outcome: outcome === 'exhausted' ? 'failed' : outcome })
+    const clientAborts = new Counter({
+      name: 'gatekeep_client_aborts_total',
+      help: 'Customer requests whose client hung up before the response finished.',
+      registers: [registry],
     })
-    fastify.addHook('onClose', async () => unsubscribe())
+    const unsubscribes = [
+      fastify.events.subscribe('handshake', ({ outcome }) => {
+        // Giving up is the last failure.
+        handshakes.inc({ outcome: outcome === 'exhausted' ? 'failed' : outcome })
+      }),
+      fastify.events.subscribe('abort', () => clientAborts.inc()),
+    ]
+    fastify.addHook('onClose', async () => {
+      for (const unsubscribe of unsubscribes) unsubscribe()
+    })
 
     fastify.get('/metrics', async (_request, reply) => {
       reply.type(registry.contentType)

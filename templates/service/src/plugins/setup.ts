@@ -19,15 +19,19 @@ export interface SetupOptions {
   provider: ProviderClient
 }
 
-/** The webhook address to give the provider: PUBLIC_URL, else where this server listens. */
-function callbackUrl(config: Config, address: AddressInfo | string | null): string {
-  if (config.publicUrl) return `${config.publicUrl}/webhook`
-  if (address === null || typeof address === 'string') {
-    throw new Error('PUBLIC_URL must be set when the server does not listen on a TCP port')
-  }
+/** Where this server can be reached on this machine; null when it listens on no TCP port. */
+function listeningUrl(address: AddressInfo | string | null): string | null {
+  if (address === null || typeof address === 'string') return null
   const unspecified = address.address === '0.0.0.0' || address.address === '::'
   const host = unspecified ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address
-  return `http://${host}:${address.port}/webhook`
+  return `http://${host}:${address.port}`
+}
+
+/** The webhook address to give the provider: PUBLIC_URL, else where this server listens. */
+function callbackUrl(config: Config, listening: string | null): string {
+  if (config.publicUrl) return `${config.publicUrl}/webhook`
+  if (listening === null) throw new Error('PUBLIC_URL must be set when the server does not listen on a TCP port')
+  return `${listening}/webhook`
 }
 
 /**
@@ -62,7 +66,11 @@ export default fp(
     fastify.decorate('gate', gate)
 
     fastify.addHook('onListen', async function startHandshake() {
-      await gate.start(callbackUrl(config, fastify.server.address()))
+      const url = listeningUrl(fastify.server.address())
+      // Told from here rather than read from Fastify's "Server listening at" line, which a
+      // listenTextResolver or a log level may change.
+      if (url !== null) events.publish('listening', { url })
+      await gate.start(callbackUrl(config, url))
     })
     fastify.addHook('onClose', async () => {
       gate.stop()
