@@ -51,7 +51,7 @@ process.stdout.write('gatekeep benchmarks: medians of interleaved rounds; 2 core
 
 if (runs('throughput')) {
   await throughputRow('open gate vs bare Fastify, same handler', variant('gate-open'), variant('bare-ok'), 0.97)
-  await throughputRow('closed gate 503 vs bare route answering the same 503', variant('gate-closed'), variant('bare-503'), 0.97, 2)
+  await throughputRow('closed gate 503 (the whole app) vs bare route answering the same 503', variant('app-closed'), variant('bare-503'), 0.97, 2)
   await throughputRow(
     'whole generated service vs bare Fastify, /health/live, log level info',
     {

@@ -1,12 +1,15 @@
 // One benchmark server per process, chosen by BENCH_VARIANT, so autocannon (in the parent)
 // and the server each get a core.
 import Fastify, { type FastifyInstance } from 'fastify'
+import app, { serverOptions } from '../templates/service/src/app.js'
+import { loadConfig } from '../templates/service/src/config.js'
 import aborts from '../templates/service/src/plugins/aborts.js'
 import { delay } from '../templates/service/src/plugins/delay.js'
+import events from '../templates/service/src/plugins/events.js'
 import metrics from '../templates/service/src/plugins/metrics.js'
 import pressure from '../templates/service/src/plugins/pressure.js'
+import readiness from '../templates/service/src/plugins/readiness.js'
 import setup from '../templates/service/src/plugins/setup.js'
-import { loadConfig } from '../templates/service/src/config.js'
 import { ProviderClient } from '../templates/service/src/provider/client.js'
 import { createMemoryStore } from '../templates/service/src/store/memory.js'
 
@@ -15,54 +18,71 @@ const variant = process.env.BENCH_VARIANT
 const config = loadConfig({
   WEBHOOK_SECRET: `whsec_${Buffer.from('bench-secret-bench-secret').toString('base64')}`,
   PROVIDER_URL: 'http://127.0.0.1:9',
+  // The gate's own cost, not the log's: both sides of these comparisons log nothing per request.
+  LOG_LEVEL: 'warn',
 })
 const handler = async () => ({ customer: true, error: false })
 
 /** The gate alone: the plugins `delay()` relies on, and a trivial handler behind it. */
-async function gated(open: boolean): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false })
+async function gateAlone(): Promise<FastifyInstance> {
+  const server = Fastify({ logger: false })
   const store = createMemoryStore()
-  await app.register(metrics)
-  await app.register(pressure, config.pressure)
-  await app.register(setup, { config, store, provider: new ProviderClient(config.providerUrl, 1000) })
-  await app.register(aborts)
-  await app.register(
+  await server.register(events)
+  await server.register(metrics)
+  await server.register(pressure, config.pressure)
+  await server.register(setup, { config, store, provider: new ProviderClient(config.providerUrl, 1000) })
+  await server.register(readiness)
+  await server.register(aborts)
+  await server.register(
     delay(async (routes) => {
       routes.get('/data', handler)
     }),
     { prefix: '/v1' },
   )
-  await app.ready()
-  if (open) await store.saveCredential({ key: 'bench', expiresAt: null, requestId: 'bench' })
-  return app
+  await server.ready()
+  await store.saveCredential({ key: 'bench', expiresAt: null, requestId: 'bench' })
+  return server
 }
 
-function bare(route: (app: FastifyInstance) => void): FastifyInstance {
-  const app = Fastify({ logger: false })
-  route(app)
-  return app
+/** The generated app as `server.ts` builds it; its gate stays closed (no provider answers). */
+async function wholeApp(): Promise<FastifyInstance> {
+  const server = Fastify(serverOptions(config))
+  await server.register(app, { config, store: createMemoryStore() })
+  return server
 }
+
+function bare(route: (server: FastifyInstance) => void): FastifyInstance {
+  const server = Fastify({ logger: { level: config.logLevel } })
+  route(server)
+  return server
+}
+
+// What the closed gate answers, status, headers and body alike (its message says the wait).
+const GATE_503_BODY = { error: true, retryInMs: 1000, message: 'waiting for the provider; retry in 1 s' }
 
 const variants: Record<string, () => Promise<FastifyInstance> | FastifyInstance> = {
-  'gate-open': () => gated(true),
-  'bare-ok': () => bare((app) => app.get('/v1/data', handler)),
-  'gate-closed': () => gated(false),
-  // The same answer the closed gate gives: status, Retry-After and body.
+  'gate-open': gateAlone,
+  'bare-ok': () => {
+    const server = Fastify({ logger: false })
+    server.get('/v1/data', handler)
+    return server
+  },
+  'app-closed': wholeApp,
   'bare-503': () =>
-    bare((app) =>
-      app.get('/v1/data', async (_request, reply) =>
-        reply.code(503).header('retry-after', '1').send({ error: true, retryInMs: 1000 }),
+    bare((server) =>
+      server.get('/v1/data', async (request, reply) =>
+        reply.code(503).header('retry-after', '1').header('x-request-id', request.id).send(GATE_503_BODY),
       ),
     ),
   // Compared with the whole generated service, at the service's default log level (info).
   'bare-live': () => {
-    const app = Fastify({ logger: { level: 'info' } })
-    app.get('/health/live', async () => ({ status: 'ok' }))
-    return app
+    const server = Fastify({ logger: { level: 'info' } })
+    server.get('/health/live', async () => ({ status: 'ok' }))
+    return server
   },
 }
 
 const build = variants[variant ?? '']
 if (!build) throw new Error(`BENCH_VARIANT must be one of ${Object.keys(variants).join(', ')}`)
-const app = await build()
-await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })
+const server = await build()
+await server.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })
