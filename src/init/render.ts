@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { renderEnvFile } from '../project/env-file.js'
 import type { ProjectSettings } from '../project/settings.js'
+import { renderDeploymentFiles } from './deployment.js'
 
 export interface ProjectFile {
   /** Relative to the project root, with `/` separators. */
@@ -78,7 +79,11 @@ export function readTemplate(templateDir: string): ProjectFile[] {
 export function fillTemplate(templateFiles: readonly ProjectFile[], values: RenderValues): ProjectFile[] {
   const redis = values.settings.store === 'redis'
   const storeFiles = redis ? templateFiles : templateFiles.filter((file) => !REDIS_ONLY_FILES.has(file.path))
+  // Written whole for the project's store and ports; the template's copies are those of its own.
+  const deploymentFiles = renderDeploymentFiles(values)
   const files = storeFiles.map((file) => {
+    const deploymentFile = deploymentFiles.get(file.path)
+    if (deploymentFile !== undefined) return { ...file, content: deploymentFile }
     if (file.path === 'package.json') return { ...file, content: fillPackageJson(file.content, values) }
     if (file.path === STORE_MODULE && redis) return { ...file, content: STORE_MODULE_FOR_REDIS }
     if (file.path === DOCKERFILE) return { ...file, content: fillDockerfile(file.content, values.settings.port) }
