@@ -28,16 +28,18 @@ function prependTo(root: string, file: string, code: string): void {
   writeFileSync(full, `${code}\n${readFileSync(full, 'utf8')}`)
 }
 
-/** A service entry that listens and ignores SIGTERM. */
+/** A service entry that listens, says so on the event channel, and ignores SIGTERM. */
 function ignoreSigterm(root: string): void {
   writeFileSync(
     path.join(root, 'src', 'server.ts'),
     [
+      "import { channel } from 'node:diagnostics_channel'",
       "import Fastify from 'fastify'",
       "process.on('SIGTERM', () => console.error('ignoring SIGTERM'))",
       'const app = Fastify({ logger: true })',
       "app.get('/health/live', async () => ({ status: 'ok' }))",
-      "await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })",
+      "const url = await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })",
+      "channel('gatekeep:listening').publish({ type: 'listening', app: 1, url })",
     ].join('\n'),
   )
 }
@@ -135,24 +137,14 @@ test('a service crashing at load, then later, does not end dev; the next change 
 test('a crashed provider is restarted, and the service with it', TIMEOUT, async (t) => {
   const dev = await startDevSession(t, {
     args: ['--delay', '100', '--restart-delay', '100'],
-    // Crashes once, after it listens; the marker lives where dev does not watch.
-    prepare: (root) =>
-      prependTo(
-        root,
-        'src/provider/mock-server.ts',
-        [
-          "import { existsSync as crashedBefore, mkdirSync as makeDir, writeFileSync as mark } from 'node:fs'",
-          "if (!crashedBefore('.gatekeep/crashed')) {",
-          "  makeDir('.gatekeep', { recursive: true })",
-          "  mark('.gatekeep/crashed', '')",
-          '  setTimeout(() => process.exit(3), 1500)',
-          '}',
-        ].join('\n'),
-      ),
+    // Crashes when the test says so, once the gate is open: not on a timer that a slow start could outrun.
+    prepare: (root) => prependTo(root, 'src/provider/mock-server.ts', "process.on('SIGUSR2', () => process.exit(3))"),
   })
   await dev.waitFor(/gatekeep │ gate open after/, 30_000)
   const first = readDevState(dev.root)
+  assert.ok(first?.provider)
   const before = dev.output().length
+  process.kill(first.provider.pid, 'SIGUSR2')
   await dev.waitFor(/the provider exited with code 3; restarting it and the service/, 10_000, before)
   await dev.waitFor(/provider listening on/, 10_000, before)
   await dev.waitFor(/gatekeep │ gate open after/, 10_000, before)

@@ -4,7 +4,8 @@ import { spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
-import { StateFile, type DevState } from '../src/dev/state-file.js'
+import { StateFile } from '../src/dev/state-file.js'
+import type { DevState } from '../src/project/contract.js'
 import { tempDir } from './helpers/temp.js'
 
 const TIMEOUT = { timeout: 10_000 }

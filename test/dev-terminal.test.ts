@@ -119,10 +119,12 @@ test('a second Ctrl-C on a TTY forces the stop: exit 130', onTerminal, async (t)
   writeFileSync(
     path.join(root, 'src', 'server.ts'),
     [
+      "import { channel } from 'node:diagnostics_channel'",
       "import Fastify from 'fastify'",
       "process.on('SIGTERM', () => console.error('ignoring SIGTERM'))",
       'const app = Fastify({ logger: true })',
-      "await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })",
+      "const url = await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })",
+      "channel('gatekeep:listening').publish({ type: 'listening', app: 1, url })",
     ].join('\n'),
   )
   const dev = startDevInTerminal(t, root, ['--delay', '100', '--port', String(await freePort()), '--provider-port', String(await freePort())])

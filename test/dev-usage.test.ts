@@ -184,6 +184,25 @@ test('a missing entry file: exit 1 naming it', TIMEOUT, async (t) => {
   assertUntouched(root)
 })
 
+test('a project from an earlier gatekeep (no src/events.ts): exit 2, one line saying how to upgrade, nothing started', TIMEOUT, async (t) => {
+  const root = project(t)
+  rmSync(path.join(root, 'src', 'events.ts'))
+  const { code, stdout, stderr } = await runGatekeep(['dev', '--port', String(await freePort())], { cwd: root })
+  assert.equal(code, 2, stderr)
+  assert.equal(stdout, '')
+  assert.match(stderr, /^error: this project was made by an earlier gatekeep: it has no src\/events\.ts, .* To upgrade, generate a project with `npx gatekeep init <new-dir>` and carry your changes over to its src\//)
+  assert.equal(stderr.trim().split('\n').length, 1, stderr)
+  assertUntouched(root)
+})
+
+test('a LOG_LEVEL the service would refuse: exit 2 before anything starts', TIMEOUT, async (t) => {
+  const root = project(t)
+  const { code, stderr } = await runGatekeep(['dev'], { cwd: root, env: { LOG_LEVEL: 'loud' } })
+  assert.equal(code, 2)
+  assert.equal(stderr, 'error: LOG_LEVEL=loud: expected one of: fatal, error, warn, info, debug, trace, silent.\n')
+  assertUntouched(root)
+})
+
 test('a dev.json naming a live session: exit 2 naming it and how to stop it, nothing changed', TIMEOUT, async (t) => {
   const root = project(t)
   mkdirSync(path.join(root, '.gatekeep'))

@@ -35,6 +35,18 @@ describe('gatekeep simulate-abort: wrong calls exit 2 with one line', { concurre
     assert.ok(!run.stdout.includes(staleUrl) && !run.stderr.includes(staleUrl))
   })
 
+  test('a dev session still starting (no service listening yet): exit 2, wait or pass --url', { timeout: 20_000 }, async (t) => {
+    const project = tempDir(t)
+    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'my-service', gatekeep: {} }))
+    mkdirSync(path.join(project, '.gatekeep'))
+    // This test's own process stands for the session: it runs.
+    writeFileSync(path.join(project, '.gatekeep', 'dev.json'), JSON.stringify({ pid: process.pid, services: [], provider: null }))
+    const run = await runGatekeep(['simulate-abort'], { cwd: project })
+    assert.equal(run.code, 2)
+    assert.equal(run.stdout, '')
+    assert.match(run.stderr, new RegExp(`^error: the gatekeep dev session \\(pid ${process.pid}\\) has no service listening yet \\(.+dev\\.json\\); wait for it, or pass --url\\.\\n$`))
+  })
+
   test("without a dev session, the project's own port: package.json, then .env, then the environment", { timeout: 20_000 }, async (t) => {
     const project = tempDir(t)
     const [fromManifest, fromDotEnv, fromEnvironment] = [await freePort(), await freePort(), await freePort()]

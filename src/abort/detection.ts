@@ -1,21 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Dispatcher } from 'undici'
+import { DEV_ROUTES, METRICS, type AbortAnswer, type AbortsAnswer } from '../project/contract.js'
 import { ask, jsonOf } from './http.js'
-
-/** The service's word on one request id (`GET /__gatekeep/aborts`). */
-export interface ServiceAnswer {
-  requestId: string
-  detected: boolean
-  /** Epoch ms when the service saw the response close early. */
-  detectedAt: number | null
-  /** null: no downstream call was in flight; false: one was, not (yet) seen cancelled. */
-  cancelled: boolean | null
-}
 
 export type Source = 'service' | 'metrics'
 
-const ABORTS_ROUTE = '/__gatekeep/aborts'
-const ABORT_COUNTER = 'gatekeep_client_aborts_total'
+const ABORTS_ROUTE = DEV_ROUTES.aborts
+const ABORT_COUNTER = METRICS.clientAborts
+const ABORT_COUNTER_SAMPLE = new RegExp(`^${ABORT_COUNTER}(?:\\{[^}]*\\})?\\s+(\\S+)`, 'gm')
 /** Ids per question: keeps each URL far below Node's 16 KiB header limit. */
 const IDS_PER_QUESTION = 100
 /** How long the service gets to finish recording aborts after the last hang-up. */
@@ -26,8 +18,8 @@ const SETTLE_POLL_MS = 20
 export class AbortReportError extends Error {}
 
 /**
- * How this target reports aborts: per request through `/__gatekeep/aborts` (only under
- * GATEKEEP_DEV=1), else as a total in `/metrics`. For `metrics`, also the counter's value now,
+ * How this target reports aborts: per request through `/__gatekeep/aborts` (a service that
+ * `gatekeep dev` runs), else as a total in `/metrics`. For `metrics`, also the counter's value now,
  * the baseline of the delta.
  */
 export async function chooseSource(
@@ -35,7 +27,7 @@ export async function chooseSource(
   baseUrl: string,
 ): Promise<{ source: 'service' } | { source: 'metrics'; baseline: number }> {
   const probe = await ask(dispatcher, `${baseUrl}${ABORTS_ROUTE}?ids=`)
-  if (probe.statusCode === 200 && Array.isArray((jsonOf(probe) as { results?: unknown } | null)?.results)) {
+  if (probe.statusCode === 200 && Array.isArray((jsonOf(probe) as Partial<AbortsAnswer> | null)?.results)) {
     return { source: 'service' }
   }
   const baseline = await readAbortCounter(dispatcher, baseUrl)
@@ -49,7 +41,7 @@ export async function chooseSource(
 
 /** The sum of `gatekeep_client_aborts_total` over its label sets; null when it is not exposed. */
 export function abortCounterIn(metricsText: string): number | null {
-  const samples = [...metricsText.matchAll(/^gatekeep_client_aborts_total(?:\{[^}]*\})?\s+(\S+)/gm)]
+  const samples = [...metricsText.matchAll(ABORT_COUNTER_SAMPLE)]
   if (samples.length === 0) return null
   return samples.reduce((sum, [, value]) => sum + Number(value), 0)
 }
@@ -59,21 +51,21 @@ async function readAbortCounter(dispatcher: Dispatcher, baseUrl: string): Promis
   return answer.statusCode === 200 ? abortCounterIn(answer.text) : null
 }
 
-async function askService(dispatcher: Dispatcher, baseUrl: string, ids: readonly string[]): Promise<ServiceAnswer[]> {
-  const answers: ServiceAnswer[] = []
+async function askService(dispatcher: Dispatcher, baseUrl: string, ids: readonly string[]): Promise<AbortAnswer[]> {
+  const answers: AbortAnswer[] = []
   for (let start = 0; start < ids.length; start += IDS_PER_QUESTION) {
     const batch = ids.slice(start, start + IDS_PER_QUESTION).map(encodeURIComponent).join(',')
     const answer = await ask(dispatcher, `${baseUrl}${ABORTS_ROUTE}?ids=${batch}`)
-    const results = (jsonOf(answer) as { results?: unknown } | null)?.results
+    const results = (jsonOf(answer) as Partial<AbortsAnswer> | null)?.results
     if (answer.statusCode !== 200 || !Array.isArray(results)) {
       throw new AbortReportError(`${ABORTS_ROUTE} answered ${answer.statusCode} without results`)
     }
-    answers.push(...(results as ServiceAnswer[]))
+    answers.push(...results)
   }
   return answers
 }
 
-function settled(answer: ServiceAnswer | undefined): boolean {
+function settled(answer: AbortAnswer | undefined): boolean {
   return answer !== undefined && answer.detected && answer.cancelled !== false
 }
 
@@ -87,7 +79,7 @@ export async function serviceAnswers(
   baseUrl: string,
   ids: readonly string[],
   abortedIds: ReadonlySet<string>,
-): Promise<Map<string, ServiceAnswer>> {
+): Promise<Map<string, AbortAnswer>> {
   const deadline = performance.now() + SETTLE_TIMEOUT_MS
   for (;;) {
     const answers = new Map((await askService(dispatcher, baseUrl, ids)).map((answer) => [answer.requestId, answer]))

@@ -1,5 +1,6 @@
 import { colors } from '../ui.js'
-import type { ServiceAnswer, Source } from './detection.js'
+import { DEV_ROUTES, METRICS, type AbortAnswer } from '../project/contract.js'
+import type { Source } from './detection.js'
 import type { Sent } from './send.js'
 
 /** One request in the `--json` report. */
@@ -26,7 +27,7 @@ export interface AbortReport {
 
 const round2 = (ms: number) => Math.round(ms * 100) / 100
 
-export function reportFromService(target: string, sent: readonly Sent[], answers: Map<string, ServiceAnswer>): AbortReport {
+export function reportFromService(target: string, sent: readonly Sent[], answers: Map<string, AbortAnswer>): AbortReport {
   const results = sent.map((request): ResultRow => {
     const answer = answers.get(request.requestId)
     const detectedAt = answer?.detectedAt ?? null
@@ -131,8 +132,8 @@ export function summaryLine(report: AbortReport): string {
   let line = `${report.detected}/${report.aborted} aborts detected`
   if (report.source === 'metrics') {
     line +=
-      ' (from gatekeep_client_aborts_total in /metrics: this service has no /__gatekeep/aborts, which needs' +
-      ' GATEKEEP_DEV=1 as `gatekeep dev` sets it, so no per-request timing or cancellation)'
+      ` (from ${METRICS.clientAborts} in /metrics: this service has no ${DEV_ROUTES.aborts}, which only a service` +
+      ' run by `gatekeep dev` answers, so no per-request timing or cancellation)'
     return line + tail
   }
   const latency = median(report.results.flatMap((row) => (row.detectedAfterMs === null ? [] : [row.detectedAfterMs])))

@@ -1,8 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs'
-import path from 'node:path'
 import { readDotEnv } from '../dev/dot-env.js'
 import { UsageError } from '../errors.js'
 import { parsePort } from '../options.js'
+import { devStatePath, isRunning, readDevState } from '../project/contract.js'
 import { locateProject, type Project } from '../project/root.js'
 import { DEFAULT_SETTINGS, readSetting, SETTING_VARIABLES, type Env } from '../project/settings.js'
 
@@ -15,39 +14,17 @@ export interface Target {
   reason: string | null
 }
 
-interface DevSession {
-  pid?: unknown
-  services?: Array<{ url?: unknown }>
-}
-
-function processIsAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    // EPERM: it exists but belongs to another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /**
- * The first service of the `gatekeep dev` session running for `project`, or null
- * when there is none. A file left behind by a dev that was killed outright names a dead pid and
- * is ignored.
+ * The first service of the `gatekeep dev` session running for `project`, or null when there is
+ * none. A file left behind by a dev that was killed outright names a dead pid and is ignored.
  */
 export function devSessionServiceUrl(project: Project): string | null {
-  const file = path.join(project.root, '.gatekeep', 'dev.json')
-  if (!existsSync(file)) return null
-  let session: DevSession
-  try {
-    session = JSON.parse(readFileSync(file, 'utf8')) as DevSession
-  } catch (error) {
-    throw new UsageError(`cannot read ${file}: ${(error as Error).message}; pass --url to choose the target.`)
-  }
-  if (typeof session.pid === 'number' && !processIsAlive(session.pid)) return null
-  const url = session.services?.[0]?.url
-  if (typeof url !== 'string') {
-    throw new UsageError(`${file} names no service URL; pass --url to choose the target.`)
+  const file = devStatePath(project.root)
+  const session = readDevState(file)
+  if (session === null || !isRunning(session.pid)) return null
+  const url = session.services[0]?.url
+  if (url === undefined) {
+    throw new UsageError(`the gatekeep dev session (pid ${session.pid}) has no service listening yet (${file}); wait for it, or pass --url.`)
   }
   return url
 }

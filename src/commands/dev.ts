@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
-import { PROVIDER_MODES, type DevFlags } from '../dev/settings.js'
+import type { DevFlags } from '../dev/settings.js'
 import { choiceOption, parseNonNegativeInteger, parsePort, parsePositiveInteger } from '../options.js'
+import { PROVIDER_MODES } from '../project/contract.js'
 
 export function registerDev(program: Command): void {
   program
@@ -22,6 +23,9 @@ PROVIDER_RESTART_DELAY_MS, PROVIDER_MODE, PROVIDER_TTL_S), package.json "gatekee
 With --instances, the instances share one handshake through Redis (a project made with
 \`gatekeep init --store redis\`, Redis at its REDIS_URL); a change restarts them all.
 On a TTY: r restarts the service (every instance), f makes the provider call back now, q quits.
+dev follows the service through the events it publishes on the gatekeep:* diagnostics channels
+(src/events.ts), never through its logs, which it shows at the project's LOG_LEVEL. A message
+that is no gatekeep event is ignored and counted; --verbose shows each.
 
 Examples:
   $ gatekeep dev
@@ -30,9 +34,9 @@ Examples:
   $ gatekeep dev --instances 3
   $ gatekeep dev --port 3100 --provider-port 4100 --no-watch`,
     )
-    .action(async (flags: DevFlags) => {
+    .action(async (flags: DevFlags, command: Command) => {
       // Loaded on use: the supervisor's dependencies would slow down every other command.
       const { runDev } = await import('../dev/index.js')
-      await runDev(flags)
+      await runDev(flags, { verbose: Boolean(command.optsWithGlobals().verbose) })
     })
 }

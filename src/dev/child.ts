@@ -1,15 +1,15 @@
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { execa } from 'execa'
-import { parseLogRecord, type LogRecord } from './log-view.js'
-import type { RunnerMessage } from './protocol.js'
+import { parseServiceEvent, type ServiceEvent } from '../project/contract.js'
+import type { ChildRole, CommandMessage, CommandName, Commands, RunnerMessage } from './protocol.js'
 
 const RUNNER_PATH = fileURLToPath(new URL('./runner.js', import.meta.url))
 
 /** How long a child gets to close by itself after SIGTERM before it is killed. */
 export const STOP_TIMEOUT_MS = 3000
-
-const LISTENING = /^Server listening at (\S+)/
+/** How long a command may take: each is a lookup or one store call inside the service. */
+const COMMAND_TIMEOUT_MS = 5000
 
 export interface ChildExit {
   code: number | null
@@ -19,14 +19,19 @@ export interface ChildExit {
 export interface DevProcessOptions {
   root: string
   env: Record<string, string>
+  role: ChildRole
   /** Import it at once; without, the process waits warm for `start`. */
   entry?: string
-  /** Every line it writes, with its pino record when it is one. */
-  onLine(line: string, record: LogRecord | null): void
+  /** Every line it writes, for the terminal. */
+  onLine(line: string): void
+  /** Every event it publishes that matches the vocabulary. */
+  onEvent(event: ServiceEvent): void
+  /** A message from it that does not: ignored, but counted and shown. */
+  onIgnored(message: unknown): void
 }
 
-function spawnRunner({ root, env, entry }: DevProcessOptions) {
-  return execa(process.execPath, ['--import', 'tsx', RUNNER_PATH, ...(entry ? [entry] : [])], {
+function spawnRunner({ root, env, role, entry }: DevProcessOptions) {
+  return execa(process.execPath, ['--import', 'tsx', RUNNER_PATH, role, ...(entry ? [entry] : [])], {
     cwd: root,
     env,
     extendEnv: false,
@@ -41,38 +46,67 @@ function spawnRunner({ root, env, entry }: DevProcessOptions) {
   })
 }
 
+interface PendingCommand {
+  resolve(result: unknown): void
+  reject(error: Error): void
+}
+
 /**
  * One `node --import tsx runner.js` process: the provider or the service, or a standby that has
  * loaded tsx and the project's dependencies and becomes the service when `start` names the entry.
+ * What it does reaches dev as typed events over IPC, never through its output.
  */
 export class DevProcess {
   readonly pid: number
   readonly exited: Promise<ChildExit>
-  /** Its URL once it logs that it listens; null when it exits first. */
+  /** The URL of its `listening` event; null when it exits first. */
   readonly listening: Promise<string | null>
-  /** Set when it logged that it cannot listen (a taken port). */
-  listenFailure: LogRecord | null = null
   #stopRequested = false
+  #lastCommandId = 0
+  readonly #pending = new Map<number, PendingCommand>()
   readonly #subprocess: ReturnType<typeof spawnRunner>
 
   constructor(options: DevProcessOptions) {
-    this.#subprocess = spawnRunner(options)
+    const subprocess = spawnRunner(options)
+    this.#subprocess = subprocess
     // Without a pid the spawn itself failed; `exited` reports it.
-    this.pid = this.#subprocess.pid ?? 0
-    this.exited = this.#subprocess.then((result) => ({ code: result.exitCode ?? null, signal: result.signal ?? null }))
+    this.pid = subprocess.pid ?? 0
+    this.exited = subprocess.then((result) => ({ code: result.exitCode ?? null, signal: result.signal ?? null }))
 
     let resolveListening!: (url: string | null) => void
     this.listening = new Promise((resolve) => (resolveListening = resolve))
-    void this.exited.then(() => resolveListening(null))
-
-    createInterface({ input: this.#subprocess.stdout }).on('line', (line) => {
-      const record = parseLogRecord(line)
-      const url = record?.msg === undefined ? null : LISTENING.exec(record.msg)?.[1]
-      if (url) resolveListening(url)
-      if (record?.event === 'listen-failed') this.listenFailure = record
-      options.onLine(line, record)
+    void this.exited.then(() => {
+      resolveListening(null)
+      for (const [id, pending] of this.#pending) {
+        this.#pending.delete(id)
+        pending.reject(new Error('it exited before answering'))
+      }
     })
-    createInterface({ input: this.#subprocess.stderr }).on('line', (line) => options.onLine(line, null))
+
+    const onMessage = (message: unknown) => {
+      const { type, event: published } = (message ?? {}) as { type?: unknown; event?: unknown }
+      if (type === 'reply') {
+        this.#settle(message)
+        return
+      }
+      const event = type === 'event' ? parseServiceEvent(published) : null
+      if (event === null) {
+        // An event message is shown by its event: the envelope is dev's own.
+        options.onIgnored(type === 'event' ? published : message)
+        return
+      }
+      if (event.type === 'listening') resolveListening(event.url)
+      options.onEvent(event)
+    }
+    void (async () => {
+      // Ends when the channel closes, with the process.
+      for await (const message of subprocess.getEachMessage({ reference: false })) onMessage(message)
+    })().catch(() => {
+      // A process that failed to spawn has no channel; `exited` tells the story.
+    })
+
+    createInterface({ input: subprocess.stdout }).on('line', (line) => options.onLine(line))
+    createInterface({ input: subprocess.stderr }).on('line', (line) => options.onLine(line))
   }
 
   /** True once `stop` was called: its exit is no crash. */
@@ -81,9 +115,33 @@ export class DevProcess {
   }
 
   start(entry: string): void {
-    const message: RunnerMessage = { type: 'start', entry }
-    // A process that already died rejects this; `exited` tells the story.
-    this.#subprocess.sendMessage(message).catch(() => {})
+    // A process that already died cannot take it; `exited` tells the story.
+    this.#send({ type: 'start', entry }, () => {})
+  }
+
+  /**
+   * Asks the service to do `name`; resolves with its answer, rejects with its reason (or when it
+   * exits first, or takes longer than COMMAND_TIMEOUT_MS).
+   */
+  command<N extends CommandName>(name: N, request: Commands[N]['request']): Promise<Commands[N]['result']> {
+    const id = ++this.#lastCommandId
+    return new Promise<Commands[N]['result']>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id)
+        reject(new Error(`no answer within ${COMMAND_TIMEOUT_MS / 1000} s`))
+      }, COMMAND_TIMEOUT_MS)
+      this.#pending.set(id, {
+        resolve: (result) => {
+          clearTimeout(timer)
+          resolve(result as Commands[N]['result'])
+        },
+        reject: (error) => {
+          clearTimeout(timer)
+          reject(error)
+        },
+      })
+      this.#send({ ...request, type: name, id } as CommandMessage, () => this.#settle({ id, error: 'it is not running' }))
+    })
   }
 
   /** SIGTERM, then SIGKILL after STOP_TIMEOUT_MS; resolves once it has exited. */
@@ -97,5 +155,23 @@ export class DevProcess {
   kill(): void {
     this.#stopRequested = true
     this.#subprocess.kill('SIGKILL')
+  }
+
+  /** `onUndelivered` runs when it cannot be sent: the process has exited, or is exiting. */
+  #send(message: RunnerMessage, onUndelivered: () => void): void {
+    try {
+      this.#subprocess.sendMessage(message).catch(onUndelivered)
+    } catch {
+      onUndelivered()
+    }
+  }
+
+  #settle(message: unknown): void {
+    const reply = message as { id?: unknown; result?: unknown; error?: unknown }
+    const pending = typeof reply.id === 'number' ? this.#pending.get(reply.id) : undefined
+    if (pending === undefined) return
+    this.#pending.delete(reply.id as number)
+    if (typeof reply.error === 'string') pending.reject(new Error(reply.error))
+    else pending.resolve(reply.result)
   }
 }

@@ -2,15 +2,25 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { UsageError, WorkError } from '../errors.js'
+import { EVENTS_MODULE, PROVIDER_ENTRY, SERVICE_ENTRY, type DevState } from '../project/contract.js'
+import { findProject } from '../project/root.js'
 import { interactive } from '../ui.js'
 import { createDotEnv, readDotEnv, readWebhookSecret } from './dot-env.js'
-import { LOG_LEVELS, LogView, serviceTags, type LogLevel } from './log-view.js'
+import { IgnoredMessages } from './ignored-messages.js'
+import { LogView, serviceTags } from './log-view.js'
 import { assertPortFree } from './ports.js'
-import { findProject } from '../project/root.js'
 import { resolveDevSettings, type DevFlags } from './settings.js'
-import { StateFile, type DevState } from './state-file.js'
-import { PROVIDER_ENTRY, SERVICE_ENTRY, Supervisor } from './supervisor.js'
+import { StateFile } from './state-file.js'
+import { Supervisor } from './supervisor.js'
 import { Timeline } from './timeline.js'
+
+/** pino's levels: the service and the provider refuse any other, so dev refuses it before starting them. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+export interface DevOptions {
+  /** Tell each message from a child that is no gatekeep event (else only the first). */
+  verbose: boolean
+}
 
 /** The host part of a URL reaching a server bound to `host`. */
 function reachableHost(host: string): string {
@@ -18,23 +28,21 @@ function reachableHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host
 }
 
-function readLogLevel(value: string | undefined): LogLevel {
-  const level = value || 'info'
-  if (!Object.hasOwn(LOG_LEVELS, level)) {
-    throw new UsageError(`LOG_LEVEL=${level}: expected one of: ${Object.keys(LOG_LEVELS).join(', ')}.`)
+function checkLogLevel(value: string | undefined): void {
+  if (value && !LOG_LEVELS.includes(value)) {
+    throw new UsageError(`LOG_LEVEL=${value}: expected one of: ${LOG_LEVELS.join(', ')}.`)
   }
-  return level as LogLevel
 }
 
 /** `gatekeep dev`: everything is checked before anything is written or started. */
-export async function runDev(flags: DevFlags): Promise<void> {
+export async function runDev(flags: DevFlags, { verbose }: DevOptions): Promise<void> {
   const project = findProject(process.cwd())
   const { root } = project
   const env = process.env
   const dotEnv = readDotEnv(root)
   const settings = resolveDevSettings(flags, { env, dotEnv, config: project.config })
   const existingSecret = readWebhookSecret(env, dotEnv)
-  const logLevel = readLogLevel(env.LOG_LEVEL ?? dotEnv?.LOG_LEVEL)
+  checkLogLevel(env.LOG_LEVEL ?? dotEnv?.LOG_LEVEL)
   const host = env.HOST || dotEnv?.HOST || '127.0.0.1'
   const providerHost = env.PROVIDER_HOST || dotEnv?.PROVIDER_HOST || '127.0.0.1'
 
@@ -42,6 +50,13 @@ export async function runDev(flags: DevFlags): Promise<void> {
     if (!existsSync(path.join(root, entry))) {
       throw new WorkError(`${entry} is missing in ${root}; gatekeep dev runs the service and the mock provider from it.`)
     }
+  }
+  if (!existsSync(path.join(root, EVENTS_MODULE))) {
+    throw new UsageError(
+      `this project was made by an earlier gatekeep: it has no ${EVENTS_MODULE}, the event channel gatekeep dev follows the service through. ` +
+        'To upgrade, generate a project with `npx gatekeep init <new-dir>` and carry your changes over to its src/ ' +
+        `(${EVENTS_MODULE} and the files that publish to it), or run the gatekeep it was made with.`,
+    )
   }
   try {
     createRequire(path.join(root, 'package.json')).resolve('tsx')
@@ -56,7 +71,7 @@ export async function runDev(flags: DevFlags): Promise<void> {
   for (const { port } of instances) await assertPortFree(port, host, '--port')
   await assertPortFree(settings.providerPort, providerHost, '--provider-port')
 
-  const view = new LogView(LOG_LEVELS[logLevel], instances.map(({ tag }) => tag))
+  const view = new LogView(instances.map(({ tag }) => tag))
   let webhookSecret = existingSecret
   if (webhookSecret === null) {
     webhookSecret = createDotEnv(root, { store: settings.store })
@@ -64,9 +79,9 @@ export async function runDev(flags: DevFlags): Promise<void> {
   }
 
   const providerUrl = `http://${reachableHost(providerHost)}:${settings.providerPort}`
-  // The children log at info at least: the timeline reads their events; dev shows the user's level.
-  const childLogLevel = LOG_LEVELS[logLevel] > LOG_LEVELS.info ? 'info' : logLevel
-  const shared = { ...env, WEBHOOK_SECRET: webhookSecret, LOG_LEVEL: childLogLevel } as Record<string, string>
+  // LOG_LEVEL is the project's (the environment's, else .env's, which the children read): dev
+  // follows them through their events, whatever they log.
+  const shared = { ...env, WEBHOOK_SECRET: webhookSecret } as Record<string, string>
   const supervisor = new Supervisor({
     root,
     services: instances.map(({ tag, port }) => {
@@ -74,7 +89,7 @@ export async function runDev(flags: DevFlags): Promise<void> {
       return {
         tag,
         url,
-        env: { ...shared, PORT: String(port), PROVIDER_URL: providerUrl, PUBLIC_URL: url, GATEKEEP_DEV: '1' },
+        env: { ...shared, PORT: String(port), PROVIDER_URL: providerUrl, PUBLIC_URL: url },
         timeline: new Timeline(view, { countdown: interactive(), instance: instances.length === 1 ? null : tag }),
       }
     }),
@@ -90,6 +105,7 @@ export async function runDev(flags: DevFlags): Promise<void> {
     watch: settings.watch,
     view,
     stateFile,
+    ignoredMessages: new IgnoredMessages(view, { verbose }),
   })
 
   let signals = 0

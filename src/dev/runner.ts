@@ -1,22 +1,32 @@
 /**
- * The first module of every process `gatekeep dev` runs (`node --import tsx runner.js [entry]`, in
- * the project's folder). Given the entry it imports it at once (the provider). Without, it is a
- * standby for the next service: Node, tsx and the project's dependencies take most of a cold
- * start, so it loads them ahead of time, while the current service still runs, and imports the
- * entry when the supervisor says so. A restart then only pays for the project's own modules.
+ * The first module of every process `gatekeep dev` runs (`node --import tsx runner.js <role>
+ * [entry]`, in the project's folder). Given the entry it imports it at once (the provider).
+ * Without, it is a standby for the next service: Node, tsx and the project's dependencies take
+ * most of a cold start, so it loads them ahead of time, while the current service still runs,
+ * and imports the entry when the supervisor says so. A restart then only pays for the project's
+ * own modules.
  *
- * It also ends the process when the supervisor is gone, even killed outright: the IPC channel
- * closes with it. This keeps the generated project free of dev-only code.
+ * It is dev's side inside the process: it forwards the service's `gatekeep:*` events to dev,
+ * attaches the dev-only plugin (service-plugin.ts) and answers dev's commands through it, and
+ * tells dev when the provider (which publishes no events) listens. It also ends the process when
+ * the supervisor is gone, even killed outright: the IPC channel closes with it. This keeps the
+ * generated project free of dev-only code.
  */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import type { AddressInfo, Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import type { RunnerMessage } from './protocol.js'
+import { CHANNEL_PREFIX, EVENT_TYPES, type ServiceEvent } from '../project/contract.js'
+import type { ChildMessage, ChildRole, CommandMessage, ReplyMessage, RunnerMessage } from './protocol.js'
+import { attachDevPlugin, type ServiceHandle } from './service-plugin.js'
 
 /** How long a service gets to shut down by itself once the supervisor is gone. */
 const ORPHAN_GRACE_MS = 5000
+/** Published by Fastify 5 at the end of `fastify()`, with the new instance. */
+const FASTIFY_INITIALIZATION = 'fastify.initialization'
 
 let entryImported = false
 
@@ -27,13 +37,100 @@ process.on('disconnect', () => {
   process.kill(process.pid, 'SIGTERM')
 })
 
-const entryPath = process.argv[2] ?? (await standBy())
+const role = process.argv[2] as ChildRole
+const entryPath = process.argv[3] ?? (await standBy())
 entryImported = true
 // The channel must not keep a service alive that would otherwise exit (after a graceful close).
+// Set explicitly, it also holds for the listeners added below.
 process.channel?.unref()
+// After the warm-up, whose throwaway Fastify instance is not the entry's.
+if (role === 'service') {
+  forwardEvents()
+  const commands = answerCommands()
+  onFirstFastify((fastify) => commands.attach(attachDevPlugin(fastify)))
+} else {
+  onFirstFastify((fastify) => reportListening((fastify as { server: Server }).server))
+}
 // As `node --import tsx <entry>` would show it, for code that checks which module is the main one.
 process.argv.splice(1, Infinity, entryPath)
 await import(pathToFileURL(entryPath).href)
+
+/** To dev. Nothing is sent once dev is gone; a send failing as dev goes is no concern of the service. */
+function send(message: ChildMessage): void {
+  if (process.connected) process.send?.(message, () => {})
+}
+
+/**
+ * Forwards every event the service publishes, as published; dev checks them. One that cannot
+ * be sent (not serializable) is replaced by a stand-in that dev counts as malformed: a
+ * subscriber that throws would crash the service.
+ */
+function forwardEvents(): void {
+  for (const type of EVENT_TYPES) {
+    subscribe(`${CHANNEL_PREFIX}${type}`, (event) => {
+      try {
+        send({ type: 'event', event })
+      } catch (error) {
+        send({ type: 'event', event: { type, unsendable: (error as Error).message } })
+      }
+    })
+  }
+}
+
+/** Answers dev's commands through the dev plugin, once the service has created its instance. */
+function answerCommands(): { attach(handle: ServiceHandle): void } {
+  let service: ServiceHandle | null = null
+  const answer = async (command: CommandMessage): Promise<ReplyMessage> => {
+    try {
+      if (service === null) throw new Error('the service has not created its Fastify instance yet')
+      const result = command.type === 'aborts' ? service.aborts(command.ids) : await service.expire()
+      return { type: 'reply', id: command.id, result }
+    } catch (error) {
+      return { type: 'reply', id: command.id, error: (error as Error).message }
+    }
+  }
+  process.on('message', (message: RunnerMessage) => {
+    if (message.type !== 'start') void answer(message).then(send)
+  })
+  return {
+    attach(handle) {
+      service = handle
+    },
+  }
+}
+
+/** Calls `use` with the first Fastify instance the process creates. */
+function onFirstFastify(use: (fastify: unknown) => void): void {
+  const onInstance = (message: unknown) => {
+    unsubscribe(FASTIFY_INITIALIZATION, onInstance)
+    use((message as { fastify: unknown }).fastify)
+  }
+  subscribe(FASTIFY_INITIALIZATION, onInstance)
+}
+
+/**
+ * The provider publishes no events: its server tells when it listens, or fails to, in the
+ * service's vocabulary, as app 0.
+ */
+function reportListening(server: Server): void {
+  const onError = (error: NodeJS.ErrnoException) => {
+    const event: ServiceEvent<'listen-failed'> = { type: 'listen-failed', app: 0, code: error.code ?? null, message: error.message }
+    send({ type: 'event', event })
+  }
+  server.once('error', onError)
+  server.once('listening', () => {
+    server.off('error', onError)
+    const event: ServiceEvent<'listening'> = { type: 'listening', app: 0, url: urlOf(server.address()) }
+    send({ type: 'event', event })
+  })
+}
+
+function urlOf(address: AddressInfo | string | null): string {
+  if (address === null || typeof address === 'string') return String(address)
+  const unspecified = address.address === '0.0.0.0' || address.address === '::'
+  const host = unspecified ? '127.0.0.1' : address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `http://${host}:${address.port}`
+}
 
 /** Warms up, then waits for the supervisor's go; resolves with the entry to import. */
 async function standBy(): Promise<string> {

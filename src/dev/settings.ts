@@ -1,5 +1,6 @@
 import { UsageError } from '../errors.js'
 import { parseChoice, parseNonNegativeInteger, parsePort } from '../options.js'
+import { PROVIDER_MODES, type ProviderMode } from '../project/contract.js'
 import {
   DEFAULT_SETTINGS,
   readSetting,
@@ -8,9 +9,6 @@ import {
   type SettingSources,
   type Store,
 } from '../project/settings.js'
-
-export const PROVIDER_MODES = ['ok', 'reject', 'never', 'flaky', 'bad-signature', 'wrong-key', 'slow-data'] as const
-export type ProviderMode = (typeof PROVIDER_MODES)[number]
 
 /** The flags of `gatekeep dev`, as commander parsed them. */
 export interface DevFlags {

@@ -1,32 +1,26 @@
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { linkSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-
-export interface DevState {
-  /** dev itself. */
-  pid: number
-  /** The services listening now, with the pid of the process that listens. */
-  services: { url: string; pid: number }[]
-  provider: { url: string; pid: number } | null
-}
+import { devStatePath, isRunning, readDevState, serializeDevState, type DevState } from '../project/contract.js'
 
 /** How often a claim retries after moving a dead session's file aside. */
 const CLAIM_ATTEMPTS = 3
 
 /**
- * `.gatekeep/dev.json`: where the running session listens, for other commands (simulate-abort),
- * and the project's one-session lock. Written whole under a temporary name (mode 600) and then
- * linked or renamed into place, so a reader never sees half of it.
+ * `.gatekeep/dev.json`'s one writer: where the running session listens, for other commands
+ * (simulate-abort, which reads it through the contract's `readDevState`), and the project's
+ * one-session lock. Written whole under a temporary name (mode 600) and then linked or renamed
+ * into place, so a reader never sees half of it.
  */
 export class StateFile {
   readonly path: string
 
   constructor(root: string) {
-    this.path = path.join(root, '.gatekeep', 'dev.json')
+    this.path = devStatePath(root)
   }
 
   /** The session the file names when its process still runs; null when there is none. */
   liveSession(): DevState | null {
-    return liveOther(this.#read(this.path))
+    return liveOther(readDevState(this.path))
   }
 
   /**
@@ -59,7 +53,7 @@ export class StateFile {
 
   /** Removes the file if it is still this session's: a later session's is not ours to remove. */
   remove(): void {
-    if (this.#read(this.path)?.pid === process.pid) rmSync(this.path, { force: true })
+    if (readDevState(this.path)?.pid === process.pid) rmSync(this.path, { force: true })
   }
 
   /**
@@ -75,7 +69,7 @@ export class StateFile {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null // Gone meanwhile: claim again.
       throw error
     }
-    const state = liveOther(this.#read(aside))
+    const state = liveOther(readDevState(aside))
     if (state !== null) {
       try {
         linkSync(aside, this.path)
@@ -94,18 +88,8 @@ export class StateFile {
     const temporary = `${this.path}.${process.pid}.tmp`
     // Removed first: a leftover of a dead process with this pid would keep its own mode.
     rmSync(temporary, { force: true })
-    writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 })
+    writeFileSync(temporary, serializeDevState(state), { mode: 0o600 })
     return temporary
-  }
-
-  /** The state in `file`; null when it is absent, unreadable or not a session's. */
-  #read(file: string): DevState | null {
-    try {
-      const state = JSON.parse(readFileSync(file, 'utf8')) as Partial<DevState> | null
-      return typeof state?.pid === 'number' && Number.isInteger(state.pid) && state.pid > 0 ? (state as DevState) : null
-    } catch {
-      return null
-    }
   }
 }
 
@@ -114,12 +98,3 @@ function liveOther(state: DevState | null): DevState | null {
   return state !== null && state.pid !== process.pid && isRunning(state.pid) ? state : null
 }
 
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    // EPERM: it runs, as another user.
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}

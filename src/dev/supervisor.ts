@@ -1,22 +1,27 @@
 import path from 'node:path'
 import { WorkError } from '../errors.js'
+import { CHANNEL_PREFIX, EVENTS_MODULE, PROVIDER_ENTRY, PROVIDER_ROUTES, SERVICE_ENTRY, type ServiceEvent } from '../project/contract.js'
 import { interactive } from '../ui.js'
 import { ChangeBatch } from './change-batch.js'
 import { DevProcess, type ChildExit } from './child.js'
+import type { IgnoredMessages } from './ignored-messages.js'
 import { listenForKeys } from './keys.js'
-import type { LogRecord, LogView, ServiceTag, Source } from './log-view.js'
+import type { LogView, ServiceTag, Source } from './log-view.js'
+import type { ChildRole } from './protocol.js'
 import type { StateFile } from './state-file.js'
 import type { Timeline } from './timeline.js'
 import { watchProject, type ProjectWatcher } from './watcher.js'
-
-export const SERVICE_ENTRY = 'src/server.ts'
-export const PROVIDER_ENTRY = 'src/provider/mock-server.ts'
 
 /** Saves closer together than this are one change (a trailing debounce). */
 const QUIET_MS = 100
 /** The provider crashing this often within the window ends dev: restarting it is not helping. */
 const PROVIDER_CRASH_LIMIT = 3
 const PROVIDER_CRASH_WINDOW_MS = 10_000
+/**
+ * A child that has not said it listens this long after its start is reported (once; it keeps
+ * its chance): a spawn takes well under a second, a cold one on a busy machine a few.
+ */
+const LISTEN_WAIT_MS = 5000
 /** Only the mock provider's own files restart it; its client belongs to the service. */
 const PROVIDER_FILE = /^src\/provider\/mock[^/]*\.[cm]?[jt]s$/
 
@@ -37,6 +42,7 @@ export interface SupervisorOptions {
   watch: boolean
   view: LogView
   stateFile: StateFile
+  ignoredMessages: IgnoredMessages
 }
 
 interface ServiceInstance extends ServiceInstanceOptions {
@@ -55,6 +61,10 @@ interface Restart {
 
 function describeExit({ code, signal }: ChildExit): string {
   return signal ? `was killed by ${signal}` : `exited with code ${code}`
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port)
 }
 
 /**
@@ -206,6 +216,7 @@ export class Supervisor {
     service.standby = null
     service.process = child
     child.start(path.join(this.#options.root, SERVICE_ENTRY))
+    this.#warnIfSilent(child, service.tag)
     return child.listening.then((url) => {
       if (!url || service.process !== child) return
       service.listening = true
@@ -239,8 +250,10 @@ export class Supervisor {
 
   #spawnService(service: ServiceInstance): DevProcess {
     const { view } = this.#options
-    const child = this.#spawn(service.env, service.tag, null, (record) => {
-      if (service.process === child) service.timeline.observe(record)
+    const child = this.#spawn(service.env, service.tag, 'service', null, (event) => {
+      if (service.process !== child) return
+      if (event.type === 'listen-failed') this.#fail(service.tag, portOf(service.url), '--port', event)
+      else service.timeline.observe(event)
     })
     void child.exited.then((exit) => {
       if (service.standby === child) service.standby = null
@@ -250,19 +263,18 @@ export class Supervisor {
       service.timeline.stop()
       this.#writeState()
       if (this.#closing || child.stopRequested) return
-      if (child.listenFailure) {
-        this.#fail(service.tag, child)
-      } else {
-        view.warn(`the ${service.tag} ${describeExit(exit)}; waiting for a change to restart it`)
-      }
+      view.warn(`the ${service.tag} ${describeExit(exit)}; waiting for a change to restart it`)
     })
     return child
   }
 
   #spawnProvider(since: number): DevProcess {
     const { root, providerEnv, providerUrl, view } = this.#options
-    const child = this.#spawn(providerEnv, 'provider', path.join(root, PROVIDER_ENTRY), null)
+    const child = this.#spawn(providerEnv, 'provider', 'provider', path.join(root, PROVIDER_ENTRY), (event) => {
+      if (event.type === 'listen-failed' && this.#provider === child) this.#fail('provider', portOf(providerUrl), '--provider-port', event)
+    })
     this.#provider = child
+    this.#warnIfSilent(child, 'provider')
     void child.listening.then((url) => {
       if (!url || this.#provider !== child) return
       this.#providerListening = true
@@ -275,10 +287,6 @@ export class Supervisor {
       this.#providerListening = false
       this.#writeState()
       if (this.#closing || child.stopRequested) return
-      if (child.listenFailure) {
-        this.#fail('provider', child)
-        return
-      }
       const now = performance.now()
       this.#providerCrashes = [...this.#providerCrashes.filter((at) => now - at < PROVIDER_CRASH_WINDOW_MS), now]
       if (this.#providerCrashes.length >= PROVIDER_CRASH_LIMIT) {
@@ -294,33 +302,52 @@ export class Supervisor {
     return child
   }
 
-  /** Without an entry, a standby. `onRecord` gets every pino record it writes. */
-  #spawn(env: Record<string, string>, source: Source, entry: string | null, onRecord: ((record: LogRecord) => void) | null): DevProcess {
-    const { root, view } = this.#options
+  /** Without an entry, a standby. `onEvent` gets every event it publishes. */
+  #spawn(env: Record<string, string>, source: Source, role: ChildRole, entry: string | null, onEvent: (event: ServiceEvent) => void): DevProcess {
+    const { root, view, ignoredMessages } = this.#options
     const child = new DevProcess({
       root,
       env,
+      role,
       entry: entry ?? undefined,
-      onLine: (line, record) => {
-        view.child(source, line, record)
-        if (record) onRecord?.(record)
-      },
+      onLine: (line) => view.child(source, line),
+      onEvent,
+      onIgnored: (message) => ignoredMessages.note(source, message),
     })
     this.#children.add(child)
     void child.exited.then(() => this.#children.delete(child))
     return child
   }
 
-  /** A child that cannot listen at all (its port was taken after dev checked it) ends dev. */
-  #fail(source: Source, child: DevProcess): void {
-    const reason = String(child.listenFailure?.msg ?? 'it could not listen')
-    void this.quit(new WorkError(`the ${source} cannot start: ${reason}`))
+  /** Says once that `child` has not told it listens by now; it keeps running, and may yet. */
+  #warnIfSilent(child: DevProcess, source: Source): void {
+    const timer = setTimeout(() => {
+      if (this.#closing) return
+      const waitS = LISTEN_WAIT_MS / 1000
+      this.#options.view.warn(
+        source === 'provider'
+          ? `the provider is not listening ${waitS} s after its start; still waiting`
+          : `${source}: no "listening" event ${waitS} s after its start; still waiting (the service publishes it on ${CHANNEL_PREFIX}listening, see ${EVENTS_MODULE})`,
+      )
+    }, LISTEN_WAIT_MS)
+    // Settled by its listening event, or by its exit: either way there is nothing left to wait for.
+    void child.listening.then(() => clearTimeout(timer))
+  }
+
+  /**
+   * A child that cannot listen at all (its port was taken after dev checked it) ends dev, at
+   * once: a process may take a while to exit after failing to listen, or not exit at all.
+   */
+  #fail(source: Source, port: number, flag: string, failure: ServiceEvent<'listen-failed'>): void {
+    const reason =
+      failure.code === 'EADDRINUSE' ? `port ${port} is already in use; stop what listens there or pass ${flag}` : `port ${port}: ${failure.message}`
+    void this.quit(new WorkError(`the ${source} cannot listen: ${reason}.`))
   }
 
   async #callBackNow(): Promise<void> {
     const { view, providerUrl } = this.#options
     try {
-      const response = await fetch(`${providerUrl}/__provider/callback-now`, { method: 'POST' })
+      const response = await fetch(`${providerUrl}${PROVIDER_ROUTES.callbackNow}`, { method: 'POST' })
       const { delivering } = (await response.json()) as { delivering: number }
       view.gatekeep(delivering > 0 ? `the provider calls back now (${delivering} pending)` : 'no callback is pending at the provider')
     } catch (error) {

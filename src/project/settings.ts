@@ -4,6 +4,7 @@
 // test/project-settings.test.ts holds both to the same answers.
 import { InvalidArgumentError } from 'commander'
 import { UsageError } from '../errors.js'
+import { PROJECT_DEFAULTS } from './contract.js'
 
 export const STORES = ['memory', 'redis'] as const
 export type Store = (typeof STORES)[number]
@@ -15,12 +16,7 @@ export interface ProjectSettings {
   store: Store
 }
 
-export const DEFAULT_SETTINGS: ProjectSettings = {
-  port: 3000,
-  providerPort: 4000,
-  delay: 5000,
-  store: 'memory',
-}
+export const DEFAULT_SETTINGS: ProjectSettings = { ...PROJECT_DEFAULTS, store: 'memory' }
 
 /** The variable that overrides each package.json setting; the store has none (it is in the code). */
 export const SETTING_VARIABLES: Readonly<Record<keyof ProjectSettings, string | null>> = {

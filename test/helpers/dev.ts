@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { devStatePath, readDevState as readStateFile, type DevState } from '../../src/project/contract.js'
 import { binPath, repoRoot, templateDir } from './gatekeep.js'
 
 const SKIPPED = new Set(['node_modules', 'dist', '.env', '.gatekeep'])
@@ -121,18 +122,9 @@ export async function waitUntilGone(pids: readonly number[], timeoutMs = 8000): 
   }
 }
 
-export interface DevState {
-  pid: number
-  services: { url: string; pid: number }[]
-  provider: { url: string; pid: number } | null
-}
-
+/** The running session's dev.json, read as simulate-abort reads it; null when there is none. */
 export function readDevState(root: string): DevState | null {
-  try {
-    return JSON.parse(readFileSync(path.join(root, '.gatekeep', 'dev.json'), 'utf8')) as DevState
-  } catch {
-    return null
-  }
+  return readStateFile(devStatePath(root))
 }
 
 /** Every process of the session dev.json names, dev included. */

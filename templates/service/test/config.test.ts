@@ -11,7 +11,6 @@ test('defaults', () => {
   assert.equal(config.providerTimeoutMs, 5000)
   assert.equal(config.shutdownDrainMs, 0)
   assert.deepEqual(config.gate, { handshakeTimeoutMs: 30_000, backoffBaseMs: 500, backoffMaxMs: 30_000, maxAttempts: 0, refreshAt: 0.8 })
-  assert.equal(config.devRoutes, false)
 })
 
 test('each bad value stops with a message naming the variable and never echoing the secret', () => {
@@ -76,5 +75,39 @@ test('a bad value in package.json "gatekeep" is named as such', () => {
       assert.match(error.message, message)
       return true
     }, JSON.stringify(settings))
+  }
+})
+
+test('rate limits and trusted proxies: defaults, RATE_LIMIT=off, and bad values named', () => {
+  const defaults = loadConfig({ WEBHOOK_SECRET: SECRET })
+  assert.deepEqual(defaults.rateLimit, { max: 1000, windowMs: 60_000, webhookFailures: 30 })
+  assert.deepEqual(defaults.trustProxy, [])
+  assert.equal(loadConfig({ WEBHOOK_SECRET: SECRET, RATE_LIMIT: 'off', RATE_LIMIT_MAX: '5' }).rateLimit, null)
+  const set = loadConfig({
+    WEBHOOK_SECRET: SECRET,
+    RATE_LIMIT_MAX: '50',
+    RATE_LIMIT_WINDOW_MS: '1000',
+    RATE_LIMIT_WEBHOOK_FAILURES: '5',
+    TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,loopback,fd00::/8',
+  })
+  assert.deepEqual(set.rateLimit, { max: 50, windowMs: 1000, webhookFailures: 5 })
+  assert.deepEqual(set.trustProxy, ['10.0.0.0/8', '192.168.1.7', 'loopback', 'fd00::/8'])
+
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ RATE_LIMIT: 'no' }, /^RATE_LIMIT must be one of on, off; got "no"/],
+    [{ RATE_LIMIT_MAX: '0' }, /^RATE_LIMIT_MAX must be a whole number 1 or more/],
+    [{ RATE_LIMIT_WINDOW_MS: '1m' }, /^RATE_LIMIT_WINDOW_MS must be/],
+    [{ RATE_LIMIT_WEBHOOK_FAILURES: '-1' }, /^RATE_LIMIT_WEBHOOK_FAILURES must be/],
+    // Trusting every hop would let any client choose its own address.
+    [{ TRUST_PROXY: 'true' }, /^TRUST_PROXY must list the proxies to trust.*; got "true"\.$/],
+    [{ TRUST_PROXY: '10.0.0.0/33' }, /^TRUST_PROXY must list .*; got "10\.0\.0\.0\/33"\.$/],
+    [{ TRUST_PROXY: '10.0.0.1,,10.0.0.2' }, /^TRUST_PROXY must list .*; got ""\.$/],
+  ]
+  for (const [env, message] of cases) {
+    assert.throws(() => loadConfig({ WEBHOOK_SECRET: SECRET, ...env }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError)
+      assert.match(error.message, message)
+      return true
+    }, JSON.stringify(env))
   }
 })
