@@ -2,8 +2,8 @@
 // `--json`, one JSON line instead.
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { freePort } from './helpers/dev.js'
 import { runGatekeep } from './helpers/gatekeep.js'
+import { freePort } from './helpers/ports.js'
 import { tempDir } from './helpers/temp.js'
 
 const TIMEOUT = { timeout: 20_000 }

@@ -7,8 +7,9 @@ import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync
 import path from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePort, readDevState, waitUntilGone, waitUntilPortFree } from './helpers/dev.js'
+import { readDevStateIn, waitUntilGone } from './helpers/dev.js'
 import { repoRoot } from './helpers/gatekeep.js'
+import { freePort, waitUntilPortFree } from './helpers/ports.js'
 import { tempDir } from './helpers/temp.js'
 
 const realNpm = execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim()
@@ -80,12 +81,12 @@ function runDemo(t: TestContext, repo: string, npmBin: string, args: readonly st
 }
 
 async function stop(demo: DemoRun, root: string, port: number): Promise<void> {
-  const state = readDevState(root)
+  const state = readDevStateIn(root)
   assert.ok(state, 'a dev session runs')
   demo.interrupt()
   await demo.exited
   await waitUntilGone([state.pid, ...state.services.map((service) => service.pid)])
-  assert.equal(readDevState(root), null, 'dev stopped cleanly')
+  assert.equal(readDevStateIn(root), null, 'dev stopped cleanly')
   assert.equal(await waitUntilPortFree(port), true)
 }
 

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import { SERVICE_ENTRY } from '../src/project/contract.js'
-import { count, readDevState, saveVersionRoute, startDevSession } from './helpers/dev.js'
+import { count, readDevStateIn, saveVersionRoute, startDevSession } from './helpers/dev.js'
 import { repoRoot, runGatekeep } from './helpers/gatekeep.js'
 
 const TIMEOUT = { timeout: 60_000 }
@@ -26,7 +26,7 @@ test('with its own listen text and LOG_LEVEL=silent: the whole story, dev.json, 
   await dev.waitFor(/gatekeep │ service listening on (\S+) after \d+ ms/, 30_000)
   await dev.waitFor(/gatekeep │ gate pending: customer routes answer 503 until the provider calls back, in 0\.8 s/)
   await dev.waitFor(/gatekeep │ webhook received\n(.*\n)*?gatekeep │ gate open after \d+\.\d s: customer routes are served/)
-  assert.deepEqual(readDevState(dev.root)?.services.map((service) => service.url), [dev.baseUrl])
+  assert.deepEqual(readDevStateIn(dev.root)?.services.map((service) => service.url), [dev.baseUrl])
   await dev.waitFor(/watching .+ for changes/)
 
   const before = dev.output().length
@@ -36,7 +36,7 @@ test('with its own listen text and LOG_LEVEL=silent: the whole story, dev.json, 
   await dev.waitFor(/gatekeep │ gate pending: customer routes answer 503 until the provider calls back, in 0\.2 s/, 10_000, before)
   await dev.waitFor(/gatekeep │ gate open after/, 10_000, before)
   assert.equal(count(dev.output().slice(before), /service listening on/), 1)
-  assert.deepEqual(readDevState(dev.root)?.services.map((service) => service.url), [dev.baseUrl])
+  assert.deepEqual(readDevStateIn(dev.root)?.services.map((service) => service.url), [dev.baseUrl])
 
   const run = await runGatekeep(['simulate-abort', '--count', '2'], { cwd: dev.root })
   assert.equal(run.code, 0, `${run.stdout}${run.stderr}`)
@@ -76,7 +76,7 @@ test('--verbose: each message off the vocabulary is shown and counted; dev goes 
   await dev.waitFor(/gatekeep │ service listening on/, 30_000)
   await dev.waitFor(/ignored a message from the service that is no gatekeep event \(1 so far\): \{"type":"gate","app":1,"state":"sideways"/)
   await dev.waitFor(/ignored a message from the service that is no gatekeep event \(2 so far\): \{"type":"webhook"/)
-  assert.deepEqual(readDevState(dev.root)?.services.map((service) => service.url), [dev.baseUrl])
+  assert.deepEqual(readDevStateIn(dev.root)?.services.map((service) => service.url), [dev.baseUrl])
   dev.child.kill('SIGINT')
   assert.deepEqual(await dev.exited, { code: 0, signal: null })
 })
@@ -90,7 +90,7 @@ test('a service that never says it listens is reported once, after a bounded wai
   assert.equal(count(dev.output(), /no gatekeep event/), 1, dev.output())
   assert.match(dev.output(), /ignored a message from the service that is no gatekeep event; --verbose shows each, with the count/)
   assert.equal((await fetch(`${dev.baseUrl}/health/live`)).status, 200, 'the service runs on')
-  assert.deepEqual(readDevState(dev.root)?.services, [])
+  assert.deepEqual(readDevStateIn(dev.root)?.services, [])
   assert.equal(dev.child.exitCode, null)
 })
 
@@ -112,7 +112,7 @@ test("a service that cannot listen (its port taken once dev checked it): exit 1 
   const { code } = await dev.exited
   assert.equal(code, 1, dev.output())
   assert.match(dev.output(), new RegExp(`error: the service cannot listen: port ${dev.port} is already in use; stop what listens there or pass --port\\.\\n$`))
-  assert.equal(readDevState(dev.root), null)
+  assert.equal(readDevStateIn(dev.root), null)
 })
 
 test('no file in src/dev reads what the children log: their lines are only printed', async () => {

@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { createServer } from 'node:net'
 import path from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -11,17 +10,16 @@ import { Redis } from 'ioredis'
 import {
   count,
   fetchVersion,
-  freePortRange,
   makeDevProject,
-  readDevState,
+  readDevStateIn,
   saveVersionRoute,
   startDevSession,
   useRedisStore,
   waitUntilGone,
-  waitUntilPortFree,
   type DevSession,
 } from './helpers/dev.js'
 import { runGatekeep } from './helpers/gatekeep.js'
+import { freePortRange, holdPort, waitUntilPortFree } from './helpers/ports.js'
 import { tempDir } from './helpers/temp.js'
 
 const TIMEOUT = { timeout: 60_000 }
@@ -82,7 +80,7 @@ test('--instances 3: one authorization, three open gates, three tags, three serv
   }
   assert.doesNotMatch(output, /^service {2}/m, 'no untagged instance')
 
-  const state = readDevState(dev.root)
+  const state = readDevStateIn(dev.root)
   assert.ok(state)
   assert.deepEqual(
     state.services.map((service) => service.url),
@@ -96,7 +94,7 @@ test('--instances 3: one authorization, three open gates, three tags, three serv
 test('a save restarts every instance; the shared key opens them without a new authorization', TIMEOUT, async (t) => {
   const dev = await startOpenInstances(t, ['--restart-delay', '300'])
   await dev.waitFor(/watching .+ for changes/)
-  const before = readDevState(dev.root)
+  const before = readDevStateIn(dev.root)
   assert.ok(before)
   const mark = dev.output().length
 
@@ -114,7 +112,7 @@ test('a save restarts every instance; the shared key opens them without a new au
   assert.equal(await authorizations(dev.providerUrl), 1)
   assert.equal(count(dev.output().slice(mark), /changed: restarting/), 1, 'one restart for one save')
 
-  const after = readDevState(dev.root)
+  const after = readDevStateIn(dev.root)
   assert.ok(after)
   assert.deepEqual(
     after.services.map((service) => service.url),
@@ -128,13 +126,13 @@ test('a save restarts every instance; the shared key opens them without a new au
 test('a crashed instance does not end dev: it is named, the others serve, a save brings it back', TIMEOUT, async (t) => {
   const dev = await startOpenInstances(t)
   await dev.waitFor(/watching .+ for changes/)
-  const crashed = readDevState(dev.root)?.services[1]
+  const crashed = readDevStateIn(dev.root)?.services[1]
   assert.ok(crashed)
   const mark = dev.output().length
   process.kill(crashed.pid, 'SIGKILL')
   await dev.waitFor(/the service#1 was killed by SIGKILL; waiting for a change to restart it/, 10_000, mark)
   assert.equal(dev.child.exitCode, null, 'dev still runs')
-  assert.deepEqual(readDevState(dev.root)?.services.map((service) => service.url), [dev.baseUrls[0], dev.baseUrls[2]])
+  assert.deepEqual(readDevStateIn(dev.root)?.services.map((service) => service.url), [dev.baseUrls[0], dev.baseUrls[2]])
   assert.equal(await readiness(dev.baseUrls[0]!), 200)
   assert.equal(await readiness(dev.baseUrls[2]!), 200)
 
@@ -156,7 +154,7 @@ test('SIGTERM with 3 instances: exit 0, every process gone, every port free', TI
   assert.ok(pids.length >= 2 + 2 * INSTANCES, `dev, provider, and an instance and a standby per port: ${pids.join(', ')}`)
   dev.child.kill('SIGTERM')
   assert.deepEqual(await dev.exited, { code: 0, signal: null })
-  assert.equal(readDevState(dev.root), null)
+  assert.equal(readDevStateIn(dev.root), null)
   await waitUntilGone(pids)
   for (const port of [...dev.baseUrls.map((url) => Number(new URL(url).port)), dev.providerPort]) {
     assert.equal(await waitUntilPortFree(port), true, `port ${port} is still taken`)
@@ -192,10 +190,8 @@ for (const [store, args, pattern] of [
 
 test('an instance port already taken: exit 1 naming it, nothing started', TIMEOUT, async (t) => {
   const root = project(t, 'redis')
-  const port = await freePortRange(3)
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(port + 2, '127.0.0.1', resolve))
-  t.after(() => server.close())
+  const port = await freePortRange(4)
+  await holdPort(t, port + 2)
   const providerPort = port + 3
   const { code, stderr } = await runGatekeep(
     ['dev', '--instances', '3', '--port', String(port), '--provider-port', String(providerPort)],

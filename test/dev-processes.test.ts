@@ -4,16 +4,8 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import {
-  fetchVersion,
-  isAlive,
-  readDevState,
-  saveVersionRoute,
-  startDevSession,
-  waitUntilGone,
-  waitUntilPortFree,
-  type DevSession,
-} from './helpers/dev.js'
+import { fetchVersion, isAlive, readDevStateIn, saveVersionRoute, startDevSession, waitUntilGone, type DevSession } from './helpers/dev.js'
+import { waitUntilPortFree } from './helpers/ports.js'
 
 const TIMEOUT = { timeout: 60_000 }
 
@@ -52,7 +44,7 @@ for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
     const pids = dev.pids()
     dev.child.kill(signal)
     assert.deepEqual(await dev.exited, { code: 0, signal: null })
-    assert.equal(readDevState(dev.root), null)
+    assert.equal(readDevStateIn(dev.root), null)
     await assertNothingLeft(dev, pids)
   })
 }
@@ -94,7 +86,7 @@ test('a second Ctrl-C forces: everything is killed at once', TIMEOUT, async (t) 
   dev.child.kill('SIGINT')
   assert.deepEqual(await dev.exited, { code: 130, signal: null })
   assert.ok(Date.now() - stoppedAt < 2500, 'it did not wait for the grace period')
-  assert.equal(readDevState(dev.root), null)
+  assert.equal(readDevStateIn(dev.root), null)
   await assertNothingLeft(dev, pids)
 })
 
@@ -106,9 +98,9 @@ test('a service crashing at load, then later, does not end dev; the next change 
   let before = dev.output().length
   writeFileSync(path.join(dev.root, 'src', 'routes', 'health.ts'), 'export default async function (: {\n')
   await dev.waitFor(/the service exited with code 1; waiting for a change to restart it/, 10_000, before)
-  const provider = readDevState(dev.root)?.provider
+  const provider = readDevStateIn(dev.root)?.provider
   assert.ok(provider && isAlive(provider.pid), 'the provider keeps running')
-  assert.deepEqual(readDevState(dev.root)?.services, [])
+  assert.deepEqual(readDevStateIn(dev.root)?.services, [])
 
   before = dev.output().length
   saveVersionRoute(dev.root, 1)
@@ -141,14 +133,14 @@ test('a crashed provider is restarted, and the service with it', TIMEOUT, async 
     prepare: (root) => prependTo(root, 'src/provider/mock-server.ts', "process.on('SIGUSR2', () => process.exit(3))"),
   })
   await dev.waitFor(/gatekeep │ gate open after/, 30_000)
-  const first = readDevState(dev.root)
+  const first = readDevStateIn(dev.root)
   assert.ok(first?.provider)
   const before = dev.output().length
   process.kill(first.provider.pid, 'SIGUSR2')
   await dev.waitFor(/the provider exited with code 3; restarting it and the service/, 10_000, before)
   await dev.waitFor(/provider listening on/, 10_000, before)
   await dev.waitFor(/gatekeep │ gate open after/, 10_000, before)
-  const second = readDevState(dev.root)
+  const second = readDevStateIn(dev.root)
   assert.notEqual(second?.provider?.pid, first?.provider?.pid)
   assert.notEqual(second?.services[0]?.pid, first?.services[0]?.pid)
   assert.equal((await fetch(`${dev.baseUrl}/health/ready`)).status, 200)
@@ -162,7 +154,7 @@ test('a provider crashing 3 times within 10 s ends dev with exit 1, nothing left
   const { code } = await dev.exited
   assert.equal(code, 1)
   assert.match(dev.output(), /error: the provider crashed 3 times within 10 s; see its output above\.\n$/)
-  assert.equal(readDevState(dev.root), null)
+  assert.equal(readDevStateIn(dev.root), null)
   await assertNothingLeft(dev, dev.pids())
 })
 
@@ -170,13 +162,13 @@ test("the provider's own files restart it (and the service); its client restarts
   const dev = await startDevSession(t, { args: ['--delay', '100', '--restart-delay', '100'] })
   await dev.waitFor(/gatekeep │ gate open after/, 30_000)
   await dev.waitFor(/watching .+ for changes/)
-  const first = readDevState(dev.root)
+  const first = readDevStateIn(dev.root)
 
   let before = dev.output().length
   writeFileSync(path.join(dev.root, 'src', 'provider', 'mock.ts'), `${readFileSync(path.join(dev.root, 'src', 'provider', 'mock.ts'), 'utf8')}\n`)
   await dev.waitFor(/src\/provider\/mock\.ts changed: restarting the provider and the service/, 10_000, before)
   await dev.waitFor(/gatekeep │ gate open after/, 15_000, before)
-  const second = readDevState(dev.root)
+  const second = readDevStateIn(dev.root)
   assert.notEqual(second?.provider?.pid, first?.provider?.pid)
   assert.notEqual(second?.services[0]?.pid, first?.services[0]?.pid)
 
@@ -184,7 +176,7 @@ test("the provider's own files restart it (and the service); its client restarts
   writeFileSync(path.join(dev.root, 'src', 'provider', 'client.ts'), `${readFileSync(path.join(dev.root, 'src', 'provider', 'client.ts'), 'utf8')}\n`)
   await dev.waitFor(/src\/provider\/client\.ts changed: restarting the service\n/, 10_000, before)
   await dev.waitFor(/gatekeep │ gate open after/, 15_000, before)
-  const third = readDevState(dev.root)
+  const third = readDevStateIn(dev.root)
   assert.equal(third?.provider?.pid, second?.provider?.pid)
   assert.notEqual(third?.services[0]?.pid, second?.services[0]?.pid)
 })

@@ -3,13 +3,13 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import path from 'node:path'
 import { test, type TestContext } from 'node:test'
 import { DevProcess } from '../src/dev/child.js'
 import { DEV_ROUTES, PROVIDER_ENTRY, SERVICE_ENTRY, type AbortsAnswer, type ServiceEvent } from '../src/project/contract.js'
-import { freePort, makeDevProject } from './helpers/dev.js'
+import { makeDevProject } from './helpers/dev.js'
 import { repoRoot, runGatekeep } from './helpers/gatekeep.js'
+import { freePort, holdPort } from './helpers/ports.js'
 import { tempDir } from './helpers/temp.js'
 
 const TIMEOUT = { timeout: 60_000 }
@@ -24,7 +24,7 @@ interface Started {
   nextEvent(match: (event: ServiceEvent) => boolean, timeoutMs?: number): Promise<ServiceEvent>
 }
 
-/** A DevProcess as the supervisor starts it, recording what it reports; killed when the test ends. */
+/** A DevProcess as the session starts it, recording what it reports; killed when the test ends. */
 function startChild(t: TestContext, root: string, role: 'service' | 'provider', env: Record<string, string>): Started {
   const events: ServiceEvent[] = []
   const ignored: unknown[] = []
@@ -157,10 +157,7 @@ test('a command to a process that has exited is refused at once', TIMEOUT, async
 
 test('a provider that cannot listen: the runner reports it in the same words', TIMEOUT, async (t) => {
   const root = makeDevProject(tempDir(t, 'gatekeep-runner-'))
-  const taken = createServer()
-  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
-  t.after(() => taken.close())
-  const { port } = taken.address() as { port: number }
+  const port = await holdPort(t)
   const provider = startChild(t, root, 'provider', { PROVIDER_PORT: String(port) })
   const failure = await provider.nextEvent((event) => event.type === 'listen-failed')
   assert.deepEqual({ ...failure, message: undefined }, { type: 'listen-failed', app: 0, code: 'EADDRINUSE', message: undefined })

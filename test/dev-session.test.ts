@@ -6,17 +6,9 @@ import path from 'node:path'
 import { test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseEnv } from 'node:util'
-import {
-  count,
-  fetchVersion,
-  freePort,
-  readDevState,
-  saveVersionRoute,
-  startDev,
-  startDevSession,
-  waitUntilGone,
-  waitUntilPortFree,
-} from './helpers/dev.js'
+import { devStatePath } from '../src/project/contract.js'
+import { count, fetchVersion, readDevStateIn, saveVersionRoute, startDev, startDevSession, waitUntilGone } from './helpers/dev.js'
+import { freePort, waitUntilPortFree } from './helpers/ports.js'
 
 const TIMEOUT = { timeout: 60_000 }
 
@@ -44,7 +36,7 @@ test('the whole story: 503, gate open, one restart per save, the handshake again
   assert.deepEqual(await (await fetch(`${dev.baseUrl}/v1/data`)).json(), { customer: true, error: false })
 
   // The session file names the processes that listen.
-  const first = readDevState(dev.root)
+  const first = readDevStateIn(dev.root)
   assert.ok(first)
   assert.equal(first.pid, dev.child.pid)
   assert.deepEqual(first.services.map((service) => service.url), [dev.baseUrl])
@@ -68,7 +60,7 @@ test('the whole story: 503, gate open, one restart per save, the handshake again
   await dev.waitFor(/gatekeep │ gate open after/, 10_000, before)
   assert.equal(await fetchVersion(dev.baseUrl), 1)
   assert.equal(count(dev.output().slice(before), /service listening on/), 1)
-  const second = readDevState(dev.root)
+  const second = readDevStateIn(dev.root)
   assert.ok(second?.services[0])
   assert.notEqual(second.services[0].pid, first.services[0]?.pid)
   assert.equal(second.provider?.pid, first.provider?.pid, 'a service file does not restart the provider')
@@ -90,7 +82,7 @@ test('the whole story: 503, gate open, one restart per save, the handshake again
   dev.child.kill('SIGINT')
   assert.deepEqual(await dev.exited, { code: 0, signal: null })
   await waitUntilGone(pids)
-  assert.equal(existsSync(path.join(dev.root, '.gatekeep', 'dev.json')), false)
+  assert.equal(existsSync(devStatePath(dev.root)), false)
   assert.equal(await waitUntilPortFree(dev.port), true)
   assert.equal(await waitUntilPortFree(dev.providerPort), true)
 })
@@ -141,7 +133,7 @@ test('--ttl reaches the provider: the key is refreshed before it expires', TIMEO
 test('a second gatekeep dev in the project exits 2 naming the first, which keeps serving and keeps its dev.json', TIMEOUT, async (t) => {
   const dev = await startDevSession(t, { args: ['--delay', '100'] })
   await dev.waitFor(/gatekeep │ gate open after/, 30_000)
-  const stateFile = path.join(dev.root, '.gatekeep', 'dev.json')
+  const stateFile = devStatePath(dev.root)
   const before = readFileSync(stateFile, 'utf8')
   assert.equal(statSync(stateFile).mode & 0o777, 0o600, 'dev.json is mode 600')
 
@@ -165,18 +157,18 @@ test('a dev.json left by a session that died is taken over, and removed on exit'
   const dev = await startDevSession(t, {
     args: ['--delay', '100'],
     prepare: (root) => {
-      mkdirSync(path.join(root, '.gatekeep'))
+      mkdirSync(path.dirname(devStatePath(root)))
       const stale = { pid: deadPid, services: [{ url: 'http://127.0.0.1:9', pid: deadPid }], provider: null }
-      writeFileSync(path.join(root, '.gatekeep', 'dev.json'), JSON.stringify(stale))
+      writeFileSync(devStatePath(root), JSON.stringify(stale))
     },
   })
   await dev.waitFor(/gatekeep │ service listening on/, 30_000)
-  const state = readDevState(dev.root)
+  const state = readDevStateIn(dev.root)
   assert.equal(state?.pid, dev.child.pid)
   assert.deepEqual(state?.services.map((service) => service.url), [dev.baseUrl])
   dev.child.kill('SIGINT')
   assert.deepEqual(await dev.exited, { code: 0, signal: null })
-  assert.equal(existsSync(path.join(dev.root, '.gatekeep', 'dev.json')), false)
+  assert.equal(existsSync(devStatePath(dev.root)), false)
 })
 
 test('a session removes only its own dev.json', TIMEOUT, async (t) => {
@@ -185,8 +177,8 @@ test('a session removes only its own dev.json', TIMEOUT, async (t) => {
   await dev.waitFor(/watching .+ for changes/)
   // Another session's file now (this test's process stands for it): not this session's to remove.
   const other = JSON.stringify({ pid: process.pid, services: [{ url: 'http://127.0.0.1:9', pid: process.pid }], provider: null })
-  writeFileSync(path.join(dev.root, '.gatekeep', 'dev.json'), other)
+  writeFileSync(devStatePath(dev.root), other)
   dev.child.kill('SIGINT')
   assert.deepEqual(await dev.exited, { code: 0, signal: null })
-  assert.equal(readFileSync(path.join(dev.root, '.gatekeep', 'dev.json'), 'utf8'), other)
+  assert.equal(readFileSync(devStatePath(dev.root), 'utf8'), other)
 })

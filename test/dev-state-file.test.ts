@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import path from 'node:path'
 import { test } from 'node:test'
 import { StateFile } from '../src/dev/state-file.js'
-import type { DevState } from '../src/project/contract.js'
+import { devStatePath, type DevState } from '../src/project/contract.js'
 import { tempDir } from './helpers/temp.js'
 
 const TIMEOUT = { timeout: 10_000 }
@@ -16,8 +16,8 @@ function session(pid: number): DevState {
 }
 
 function existing(root: string, state: DevState): string {
-  mkdirSync(path.join(root, '.gatekeep'), { recursive: true })
-  const file = path.join(root, '.gatekeep', 'dev.json')
+  const file = devStatePath(root)
+  mkdirSync(path.dirname(file), { recursive: true })
   writeFileSync(file, JSON.stringify(state))
   return file
 }
@@ -61,8 +61,8 @@ test('the file of a session that is gone is taken over, and so is one naming thi
 
 test('a file that is not a session (empty, half a JSON) is taken over', TIMEOUT, (t) => {
   const root = tempDir(t)
-  mkdirSync(path.join(root, '.gatekeep'))
-  writeFileSync(path.join(root, '.gatekeep', 'dev.json'), '{"pid":')
+  mkdirSync(path.dirname(devStatePath(root)))
+  writeFileSync(devStatePath(root), '{"pid":')
   const stateFile = new StateFile(root)
   assert.equal(stateFile.claim(MINE), null)
   assert.deepEqual(JSON.parse(readFileSync(stateFile.path, 'utf8')), MINE)

@@ -1,19 +1,12 @@
 // `gatekeep dev` on a terminal: keys, countdown, colors; and through `npm run dev`.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
-import {
-  childPids,
-  freePort,
-  makeDevProject,
-  readDevState,
-  startDevInTerminal,
-  waitUntilGone,
-  waitUntilPortFree,
-} from './helpers/dev.js'
+import { childPids, makeDevProject, readDevStateIn, startDevInTerminal, waitUntilGone } from './helpers/dev.js'
 import { binPath } from './helpers/gatekeep.js'
+import { freePort, waitUntilPortFree } from './helpers/ports.js'
+import { spawnCaptured } from './helpers/spawn.js'
 import { tempDir } from './helpers/temp.js'
 import { terminalAvailable } from './helpers/terminal.js'
 
@@ -35,17 +28,17 @@ test('keys on a TTY: f calls back now, r restarts, q quits; a countdown; colors'
   await dev.waitFor(/gatekeep │ gate open after/)
   assert.equal((await fetch(`http://127.0.0.1:${port}/health/ready`)).status, 200)
 
-  const before = readDevState(root)
+  const before = readDevStateIn(root)
   dev.type('r')
   await dev.waitFor(/restarting the service: r pressed[\s\S]*service listening on[\s\S]*gate pending/)
-  assert.notEqual(readDevState(root)?.services[0]?.pid, before?.services[0]?.pid)
+  assert.notEqual(readDevStateIn(root)?.services[0]?.pid, before?.services[0]?.pid)
 
   const pids = [before!.pid, ...childPids(before!.pid)]
   dev.type('q')
-  assert.equal(await dev.exited, 0)
+  assert.equal((await dev.exited).code, 0)
   await waitUntilGone(pids)
   assert.equal(await waitUntilPortFree(port), true)
-  assert.match(dev.screen(true), /\x1b\[/, 'colors on a TTY')
+  assert.match(dev.output(true), /\x1b\[/, 'colors on a TTY')
 })
 
 test('NO_COLOR on a TTY: no colors', onTerminal, async (t) => {
@@ -54,8 +47,8 @@ test('NO_COLOR on a TTY: no colors', onTerminal, async (t) => {
   const dev = startDevInTerminal(t, root, args, { NO_COLOR: '1' })
   await dev.waitFor(/gatekeep │ gate open after/, 30_000)
   dev.type('q')
-  assert.equal(await dev.exited, 0)
-  assert.doesNotMatch(dev.screen(true), /\x1b\[\d+m/)
+  assert.equal((await dev.exited).code, 0)
+  assert.doesNotMatch(dev.output(true), /\x1b\[\d+m/)
 })
 
 test('`npm run dev` runs it; Ctrl-C to the whole process group ends everything', TIMEOUT, async (t) => {
@@ -67,33 +60,18 @@ test('`npm run dev` runs it; Ctrl-C to the whole process group ends everything',
   const port = await freePort()
   const args = ['run', 'dev', '--', '--delay', '100', '--port', String(port), '--provider-port', String(await freePort())]
   // Its own process group, as a terminal's foreground job: Ctrl-C reaches every process in it.
-  const npm = spawn('npm', args, {
+  const npm = spawnCaptured('npm', args, {
     cwd: root,
-    detached: true,
-    env: { ...process.env, NO_COLOR: '1', PATH: `${bin}${path.delimiter}${process.env.PATH}` },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { NO_COLOR: '1', PATH: `${bin}${path.delimiter}${process.env.PATH}` },
+    group: true,
+    t,
   })
-  let output = ''
-  npm.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
-  npm.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
-  const exited = new Promise<number | null>((resolve) => npm.on('close', resolve))
-  t.after(() => {
-    try {
-      process.kill(-npm.pid!, 'SIGKILL')
-    } catch {
-      // Already gone.
-    }
-  })
-  const deadline = Date.now() + 30_000
-  while (!/gatekeep │ gate open after/.test(output)) {
-    assert.ok(Date.now() < deadline && npm.exitCode === null, output)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  const state = readDevState(root)
+  await npm.waitFor(/gatekeep │ gate open after/, 30_000)
+  const state = readDevStateIn(root)
   assert.ok(state)
   const pids = [state.pid, ...childPids(state.pid)]
-  process.kill(-npm.pid!, 'SIGINT')
-  await exited
+  npm.signal('SIGINT')
+  await npm.exited
   await waitUntilGone(pids)
   assert.equal(await waitUntilPortFree(port), true)
 })
@@ -103,13 +81,13 @@ test('Ctrl-C on a TTY is a requested stop: every child ends, exit 0', onTerminal
   const port = await freePort()
   const dev = startDevInTerminal(t, root, ['--delay', '100', '--port', String(port), '--provider-port', String(await freePort())])
   await dev.waitFor(/gatekeep │ gate open after/, 30_000)
-  const state = readDevState(root)
+  const state = readDevStateIn(root)
   assert.ok(state)
   const pids = [state.pid, ...childPids(state.pid)]
   dev.type('\x03')
-  assert.equal(await dev.exited, 0)
+  assert.equal((await dev.exited).code, 0)
   await waitUntilGone(pids)
-  assert.equal(readDevState(root), null)
+  assert.equal(readDevStateIn(root), null)
   assert.equal(await waitUntilPortFree(port), true)
 })
 
@@ -129,12 +107,12 @@ test('a second Ctrl-C on a TTY forces the stop: exit 130', onTerminal, async (t)
   )
   const dev = startDevInTerminal(t, root, ['--delay', '100', '--port', String(await freePort()), '--provider-port', String(await freePort())])
   await dev.waitFor(/service listening on/, 30_000)
-  const state = readDevState(root)
+  const state = readDevStateIn(root)
   assert.ok(state)
   const pids = [state.pid, ...childPids(state.pid)]
   dev.type('\x03')
   await dev.waitFor(/SIGINT received: stopping \(again to force\)/)
   dev.type('\x03')
-  assert.equal(await dev.exited, 130)
+  assert.equal((await dev.exited).code, 130)
   await waitUntilGone(pids)
 })

@@ -2,11 +2,12 @@
 // anything is written or spawned.
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import path from 'node:path'
 import { test } from 'node:test'
-import { freePort, makeDevProject } from './helpers/dev.js'
+import { devStatePath } from '../src/project/contract.js'
+import { makeDevProject } from './helpers/dev.js'
 import { runGatekeep } from './helpers/gatekeep.js'
+import { freePort, holdPort } from './helpers/ports.js'
 import { tempDir } from './helpers/temp.js'
 
 const TIMEOUT = { timeout: 20_000 }
@@ -42,10 +43,7 @@ test('outside a gatekeep project: exit 2, one line', TIMEOUT, async (t) => {
 test('found from a subfolder of the project', TIMEOUT, async (t) => {
   const root = project(t)
   // A taken port makes it stop right after finding the project.
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.after(() => server.close())
-  const { port } = server.address() as { port: number }
+  const port = await holdPort(t)
   const { code, stderr } = await runGatekeep(['dev', '--port', String(port)], { cwd: path.join(root, 'src', 'routes') })
   assert.equal(code, 1)
   assert.match(stderr, new RegExp(`port ${port} is already in use`))
@@ -93,19 +91,11 @@ test('refuses a bad value in package.json "gatekeep", naming it', TIMEOUT, async
   assertUntouched(root)
 })
 
-/** A loopback port held by this test until it ends. */
-async function takenPort(t: Parameters<typeof tempDir>[0]): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.after(() => server.close())
-  return (server.address() as { port: number }).port
-}
-
 const SECRET_LINE = `WEBHOOK_SECRET=whsec_${Buffer.alloc(32, 1).toString('base64')}\n`
 
 test('PORT in .env is the port, as for npm start; the environment wins over it', TIMEOUT, async (t) => {
   const root = project(t)
-  const [inDotEnv, inEnvironment] = [await takenPort(t), await takenPort(t)]
+  const [inDotEnv, inEnvironment] = [await holdPort(t), await holdPort(t)]
   writeFileSync(path.join(root, '.env'), `${SECRET_LINE}PORT=${inDotEnv}\n`)
   const fromDotEnv = await runGatekeep(['dev'], { cwd: root, env: { PORT: undefined, WEBHOOK_SECRET: undefined } })
   assert.equal(fromDotEnv.code, 1, fromDotEnv.stderr)
@@ -121,7 +111,7 @@ test('refuses a bad PORT in .env, naming .env', TIMEOUT, async (t) => {
   const root = project(t)
   writeFileSync(path.join(root, '.env'), `${SECRET_LINE}PORT=abc\n`)
   // A taken provider port: were .env ignored, dev would stop on it (exit 1) instead.
-  const provider = String(await takenPort(t))
+  const provider = String(await holdPort(t))
   const { code, stdout, stderr } = await runGatekeep(['dev', '--provider-port', provider], { cwd: root, env: { PORT: undefined } })
   assert.equal(code, 2, stderr)
   assert.equal(stdout, '')
@@ -161,10 +151,7 @@ test('refuses a .env without WEBHOOK_SECRET, never printing secrets', TIMEOUT, a
 for (const which of ['--port', '--provider-port'] as const) {
   test(`a taken ${which}: exit 1 naming the port, nothing started or written`, TIMEOUT, async (t) => {
     const root = project(t)
-    const server = createServer()
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    t.after(() => server.close())
-    const { port: taken } = server.address() as { port: number }
+    const taken = await holdPort(t)
     const other = String(await freePort())
     const args = which === '--port' ? ['--port', String(taken), '--provider-port', other] : ['--port', other, '--provider-port', String(taken)]
     const { code, stdout, stderr } = await runGatekeep(['dev', ...args], { cwd: root })
@@ -205,8 +192,8 @@ test('a LOG_LEVEL the service would refuse: exit 2 before anything starts', TIME
 
 test('a dev.json naming a live session: exit 2 naming it and how to stop it, nothing changed', TIMEOUT, async (t) => {
   const root = project(t)
-  mkdirSync(path.join(root, '.gatekeep'))
-  const stateFile = path.join(root, '.gatekeep', 'dev.json')
+  const stateFile = devStatePath(root)
+  mkdirSync(path.dirname(stateFile))
   // This test's own process stands for the session: it runs, and it is not the new dev.
   const session = { pid: process.pid, services: [{ url: 'http://127.0.0.1:3999', pid: process.pid }], provider: null }
   writeFileSync(stateFile, JSON.stringify(session))

@@ -2,45 +2,30 @@
 // project, install it, then run its tests, build it and start it. Slow (npm talks to the
 // registry), so it is one test with generous but finite time.
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { repoRoot } from './helpers/gatekeep.js'
+import { waitForResponse } from './helpers/http.js'
+import { freePort } from './helpers/ports.js'
+import { spawnCaptured } from './helpers/spawn.js'
 import { tempDir } from './helpers/temp.js'
-import { freePort } from './helpers/dev.js'
 
 /**
  * The environment of a shell a user opened: none of the variables npm sets for `npm test`, and
  * not node:test's own marker, which would make the project's test runner skip every file.
  */
-function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {}
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.toLowerCase().startsWith('npm_') && key !== 'INIT_CWD' && key !== 'NODE_TEST_CONTEXT') env[key] = value
-  }
-  return { ...env, NO_COLOR: '1', ...extra }
+function userEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
+  const removed = Object.keys(process.env).filter((key) => key.toLowerCase().startsWith('npm_') || key === 'INIT_CWD' || key === 'NODE_TEST_CONTEXT')
+  return { ...Object.fromEntries(removed.map((key) => [key, undefined])), NO_COLOR: '1', ...extra }
 }
 
 async function run(command: string, args: string[], cwd: string, timeoutMs: number): Promise<string> {
-  const child = spawn(command, args, { cwd, env: userEnv(), stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs })
-  let output = ''
-  child.stdout.on('data', (chunk: Buffer) => (output += String(chunk)))
-  child.stderr.on('data', (chunk: Buffer) => (output += String(chunk)))
-  const [code] = await once(child, 'exit')
-  assert.equal(code, 0, `${command} ${args.join(' ')} failed in ${cwd}:\n${output.slice(-4000)}`)
-  return output
+  const running = spawnCaptured(command, args, { cwd, env: userEnv(), timeoutMs })
+  const { code } = await running.exited
+  assert.equal(code, 0, `${command} ${args.join(' ')} failed in ${cwd}:\n${running.output().slice(-4000)}`)
+  return running.output()
 }
-
-/** Kills a detached child's whole process group unless it already ended (by exit or signal). */
-async function killGroup(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  process.kill(-(child.pid as number), 'SIGKILL')
-  await exited
-}
-
 
 /** What npm may print that a new user should not see: Node 20 refused, scripts nobody approved. */
 const INSTALL_NOISE = /EBADENGINE|not yet covered by allowScripts/
@@ -72,53 +57,25 @@ test('packed, installed, initialised, installed again: the new project tests, bu
   await run('npm', ['run', 'build'], project, 120_000)
 
   const port = await freePort()
-  const service = spawn('npm', ['start'], { cwd: project, env: userEnv({ PORT: String(port) }), stdio: 'ignore', detached: true })
-  const exited = once(service, 'exit')
-  // npm start runs node under a shell: signal the whole group so nothing outlives the test.
-  t.after(() => killGroup(service, exited))
-  const live = await (async () => {
-    const deadline = Date.now() + 30_000
-    for (;;) {
-      const response = await fetch(`http://127.0.0.1:${port}/health/live`).catch(() => null)
-      if (response) return response
-      assert.ok(Date.now() < deadline, 'npm start did not answer /health/live within 30 s')
-      await sleep(100)
-    }
-  })()
+  // npm start runs node under a shell: its own group, signalled whole, so nothing outlives the test.
+  const service = spawnCaptured('npm', ['start'], { cwd: project, env: userEnv({ PORT: String(port) }), group: true, t })
+  const live = await waitForResponse(`http://127.0.0.1:${port}/health/live`, service)
   assert.equal(live.status, 200)
   assert.deepEqual(await live.json(), { status: 'ok' })
   // The whole group gets SIGTERM, as from a terminal's Ctrl-C: npm ends by the signal, the
   // service closes gracefully; neither may linger.
-  process.kill(-(service.pid as number), 'SIGTERM')
-  await exited
+  service.signal('SIGTERM')
+  await service.exited
 
   // npm run dev: the provider calls back after the delay and the gate opens.
   const [devPort, providerPort] = [await freePort(), await freePort()]
-  const dev = spawn('npm', ['run', 'dev', '--', '--delay', '300', '--port', String(devPort), '--provider-port', String(providerPort), '--no-watch'], {
-    cwd: project,
-    env: userEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  })
-  const devExited = once(dev, 'exit')
-  let devOutput = ''
-  dev.stdout.on('data', (chunk: Buffer) => (devOutput += String(chunk)))
-  dev.stderr.on('data', (chunk: Buffer) => (devOutput += String(chunk)))
-  t.after(() => killGroup(dev, devExited))
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    const ready = await fetch(`http://127.0.0.1:${devPort}/health/ready`).catch(() => null)
-    if (ready?.status === 200) break
-    assert.ok(Date.now() < deadline && dev.exitCode === null, `npm run dev never opened the gate:\n${devOutput}`)
-    await sleep(100)
-  }
+  const devArgs = ['run', 'dev', '--', '--delay', '300', '--port', String(devPort), '--provider-port', String(providerPort), '--no-watch']
+  const dev = spawnCaptured('npm', devArgs, { cwd: project, env: userEnv(), group: true, t })
+  await waitForResponse(`http://127.0.0.1:${devPort}/health/ready`, dev, { accept: (status) => status === 200, timeoutMs: 60_000 })
   // dev prints its story line a moment after the gate opens (it keeps the lines in order).
-  while (!/gate open/.test(devOutput)) {
-    assert.ok(Date.now() < deadline, `npm run dev never said the gate opened:\n${devOutput}`)
-    await sleep(50)
-  }
-  process.kill(-(dev.pid as number), 'SIGINT')
-  await devExited
+  await dev.waitFor(/gate open/)
+  dev.signal('SIGINT')
+  await dev.exited
 
   // A --store redis project: its own tests, the Redis store's included, pass against local Redis.
   await run(path.join(user, 'node_modules', '.bin', 'gatekeep'), ['init', 'fleet', '--store', 'redis', '--yes'], user, 60_000)

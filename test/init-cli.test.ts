@@ -194,9 +194,9 @@ test('Ctrl-C at any moment leaves no half-written project and no temporary folde
   // From before the handlers exist, through the write, to after the end: every outcome must hold.
   for (let delay = 0; delay <= 240; delay += 4) {
     const target = path.join(cwd, `project-${delay}`)
-    const { child, result } = startGatekeep(['init', path.basename(target)], { cwd })
-    setTimeout(() => child.kill('SIGINT'), delay)
-    const { code, signal, stderr } = await result
+    const run = startGatekeep(['init', path.basename(target)], { cwd })
+    setTimeout(() => run.signal('SIGINT'), delay)
+    const { code, signal, stderr } = await run.result
     const written = existsSync(target)
     if (code === 130) {
       assert.match(stderr, /Cancelled; nothing was written/)

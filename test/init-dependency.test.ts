@@ -1,11 +1,11 @@
 // Where a generated project gets gatekeep from: where the gatekeep that wrote it came from.
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { cpSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import { gatekeepDependency, gatekeepOrigin } from '../src/init/gatekeep-package.js'
 import { repoRoot, runGatekeep } from './helpers/gatekeep.js'
+import { runCaptured } from './helpers/spawn.js'
 import { tempDir } from './helpers/temp.js'
 
 const TIMEOUT = { timeout: 30_000 }
@@ -87,12 +87,7 @@ function installCopy(user: string, resolved: string): string {
 }
 
 async function initWith(bin: string, cwd: string): Promise<{ stdout: string; spec: string }> {
-  const child = spawn(process.execPath, [bin, 'init', 'my-service', '--yes'], { cwd, env: { ...process.env, NO_COLOR: '1' } })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  const code = await new Promise((resolve) => child.on('close', resolve))
+  const { code, stdout, stderr } = await runCaptured(process.execPath, [bin, 'init', 'my-service', '--yes'], { cwd, env: { NO_COLOR: '1' } })
   assert.equal(code, 0, stderr)
   const manifest = JSON.parse(readFileSync(path.join(cwd, 'my-service', 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
   return { stdout, spec: manifest.devDependencies.gatekeep as string }

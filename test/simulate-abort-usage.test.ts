@@ -3,8 +3,9 @@ import { spawnSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, test } from 'node:test'
-import { freePort } from './helpers/dev.js'
+import { devStatePath } from '../src/project/contract.js'
 import { repoRoot, runGatekeep } from './helpers/gatekeep.js'
+import { freePort } from './helpers/ports.js'
 import { tempDir } from './helpers/temp.js'
 
 const cwd = repoRoot
@@ -20,11 +21,11 @@ describe('gatekeep simulate-abort: wrong calls exit 2 with one line', { concurre
   test('a dev.json left by a dev that died is ignored, and so is its unreachable service', { timeout: 20_000 }, async (t) => {
     const project = tempDir(t)
     writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'my-service', gatekeep: {} }))
-    mkdirSync(path.join(project, '.gatekeep'))
+    mkdirSync(path.dirname(devStatePath(project)))
     const deadPid = spawnSync(process.execPath, ['-e', '0']).pid
     const staleUrl = `http://127.0.0.1:${await freePort()}`
     const session = { pid: deadPid, services: [{ url: staleUrl, pid: deadPid }], provider: null }
-    writeFileSync(path.join(project, '.gatekeep', 'dev.json'), JSON.stringify(session))
+    writeFileSync(devStatePath(project), JSON.stringify(session))
 
     // --wait-ready 0 keeps the run short whatever answers on the default port of this machine.
     const run = await runGatekeep(['simulate-abort', '--wait-ready', '0'], { cwd: project, env: { PORT: undefined } })
@@ -38,9 +39,9 @@ describe('gatekeep simulate-abort: wrong calls exit 2 with one line', { concurre
   test('a dev session still starting (no service listening yet): exit 2, wait or pass --url', { timeout: 20_000 }, async (t) => {
     const project = tempDir(t)
     writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'my-service', gatekeep: {} }))
-    mkdirSync(path.join(project, '.gatekeep'))
+    mkdirSync(path.dirname(devStatePath(project)))
     // This test's own process stands for the session: it runs.
-    writeFileSync(path.join(project, '.gatekeep', 'dev.json'), JSON.stringify({ pid: process.pid, services: [], provider: null }))
+    writeFileSync(devStatePath(project), JSON.stringify({ pid: process.pid, services: [], provider: null }))
     const run = await runGatekeep(['simulate-abort'], { cwd: project })
     assert.equal(run.code, 2)
     assert.equal(run.stdout, '')

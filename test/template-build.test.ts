@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import Fastify, { type FastifyPluginAsync, type FastifyServerOptions } from 'fastify'
 import { DEV_ROUTES, PROVIDER_ENTRY, PROVIDER_ROUTES } from '../src/project/contract.js'
-import { freePort, makeDevProject } from './helpers/dev.js'
+import { makeDevProject } from './helpers/dev.js'
+import { freePort } from './helpers/ports.js'
 import { tempDir } from './helpers/temp.js'
 
 const TIMEOUT = { timeout: 60_000 }

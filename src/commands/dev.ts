@@ -35,7 +35,7 @@ Examples:
   $ gatekeep dev --port 3100 --provider-port 4100 --no-watch`,
     )
     .action(async (flags: DevFlags, command: Command) => {
-      // Loaded on use: the supervisor's dependencies would slow down every other command.
+      // Loaded on use: the session's dependencies would slow down every other command.
       const { runDev } = await import('../dev/index.js')
       await runDev(flags, { verbose: Boolean(command.optsWithGlobals().verbose) })
     })

@@ -16,18 +16,59 @@ export interface ChildExit {
   signal: string | null
 }
 
-export interface DevProcessOptions {
-  root: string
+/** What a slot asks for: a process in a role, and where its events go. */
+export interface LaunchSpec {
   env: Record<string, string>
   role: ChildRole
   /** Import it at once; without, the process waits warm for `start`. */
   entry?: string
-  /** Every line it writes, for the terminal. */
-  onLine(line: string): void
   /** Every event it publishes that matches the vocabulary. */
   onEvent(event: ServiceEvent): void
-  /** A message from it that does not: ignored, but counted and shown. */
+}
+
+/** A launch as the session completes it: where the process's output and stray messages go. */
+export interface ChildSpec extends LaunchSpec {
+  /** Every line it writes, for the terminal. */
+  onLine(line: string): void
+  /** A message from it that matches no event: ignored, but counted and shown. */
   onIgnored(message: unknown): void
+}
+
+export interface DevProcessOptions extends ChildSpec {
+  root: string
+}
+
+/**
+ * What dev drives a process through; DevProcess is the real one. Its events come through the
+ * `onEvent` of its spec.
+ */
+export interface DevChild {
+  readonly pid: number
+  readonly exited: Promise<ChildExit>
+  /** The URL of its `listening` event; null when it exits first. */
+  readonly listening: Promise<string | null>
+  /** Import the service's entry: a standby becomes the service. */
+  start(entry: string): void
+  command<N extends CommandName>(name: N, request: Commands[N]['request']): Promise<Commands[N]['result']>
+  /** SIGTERM, then SIGKILL if it lingers; resolves once it has exited. */
+  stop(): Promise<ChildExit>
+  /** SIGKILL at once. */
+  kill(): void
+}
+
+export type SpawnChild = (spec: ChildSpec) => DevChild
+
+/**
+ * A child that has not said it listens this long after its start is reported (once; it keeps
+ * its chance): a spawn takes well under a second, a cold one on a busy machine a few.
+ */
+export const LISTEN_WAIT_MS = 5000
+
+/** Calls `onSilent` once if `child` has neither listened nor exited within LISTEN_WAIT_MS. */
+export function whenSilent(child: DevChild, onSilent: () => void): void {
+  const timer = setTimeout(onSilent, LISTEN_WAIT_MS)
+  // Settled by its listening event, or by its exit: either way there is nothing left to wait for.
+  void child.listening.then(() => clearTimeout(timer))
 }
 
 function spawnRunner({ root, env, role, entry }: DevProcessOptions) {
@@ -56,12 +97,10 @@ interface PendingCommand {
  * loaded tsx and the project's dependencies and becomes the service when `start` names the entry.
  * What it does reaches dev as typed events over IPC, never through its output.
  */
-export class DevProcess {
+export class DevProcess implements DevChild {
   readonly pid: number
   readonly exited: Promise<ChildExit>
-  /** The URL of its `listening` event; null when it exits first. */
   readonly listening: Promise<string | null>
-  #stopRequested = false
   #lastCommandId = 0
   readonly #pending = new Map<number, PendingCommand>()
   readonly #subprocess: ReturnType<typeof spawnRunner>
@@ -109,11 +148,6 @@ export class DevProcess {
     createInterface({ input: subprocess.stderr }).on('line', (line) => options.onLine(line))
   }
 
-  /** True once `stop` was called: its exit is no crash. */
-  get stopRequested(): boolean {
-    return this.#stopRequested
-  }
-
   start(entry: string): void {
     // A process that already died cannot take it; `exited` tells the story.
     this.#send({ type: 'start', entry }, () => {})
@@ -146,14 +180,12 @@ export class DevProcess {
 
   /** SIGTERM, then SIGKILL after STOP_TIMEOUT_MS; resolves once it has exited. */
   stop(): Promise<ChildExit> {
-    this.#stopRequested = true
     this.#subprocess.kill('SIGTERM')
     return this.exited
   }
 
-  /** SIGKILL at once: a second Ctrl-C. */
+  /** SIGKILL at once: a forced stop. */
   kill(): void {
-    this.#stopRequested = true
     this.#subprocess.kill('SIGKILL')
   }
 

@@ -2,17 +2,18 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { UsageError, WorkError } from '../errors.js'
-import { EVENTS_MODULE, PROVIDER_ENTRY, SERVICE_ENTRY, type DevState } from '../project/contract.js'
+import { EVENTS_MODULE, PROVIDER_ENTRY, SERVICE_ENTRY } from '../project/contract.js'
 import { findProject } from '../project/root.js'
 import { interactive } from '../ui.js'
+import { DevProcess } from './child.js'
 import { createDotEnv, readDotEnv, readWebhookSecret } from './dot-env.js'
 import { IgnoredMessages } from './ignored-messages.js'
+import { listenForKeys } from './keys.js'
 import { LogView, serviceTags } from './log-view.js'
 import { assertPortFree } from './ports.js'
+import { DevSession } from './session.js'
 import { resolveDevSettings, type DevFlags } from './settings.js'
-import { StateFile } from './state-file.js'
-import { Supervisor } from './supervisor.js'
-import { Timeline } from './timeline.js'
+import { alreadyRunningError, StateFile } from './state-file.js'
 
 /** pino's levels: the service and the provider refuse any other, so dev refuses it before starting them. */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -66,7 +67,7 @@ export async function runDev(flags: DevFlags, { verbose }: DevOptions): Promise<
   // Before the ports: a session already running here is what would hold them.
   const stateFile = new StateFile(root)
   const running = stateFile.liveSession()
-  if (running) throw alreadyRunning(running)
+  if (running) throw alreadyRunningError(running)
   const instances = serviceTags(settings.instances).map((tag, index) => ({ tag, port: settings.port + index }))
   for (const { port } of instances) await assertPortFree(port, host, '--port')
   await assertPortFree(settings.providerPort, providerHost, '--provider-port')
@@ -82,63 +83,41 @@ export async function runDev(flags: DevFlags, { verbose }: DevOptions): Promise<
   // LOG_LEVEL is the project's (the environment's, else .env's, which the children read): dev
   // follows them through their events, whatever they log.
   const shared = { ...env, WEBHOOK_SECRET: webhookSecret } as Record<string, string>
-  const supervisor = new Supervisor({
+  const session = new DevSession({
     root,
     services: instances.map(({ tag, port }) => {
       const url = `http://${reachableHost(host)}:${port}`
-      return {
-        tag,
-        url,
-        env: { ...shared, PORT: String(port), PROVIDER_URL: providerUrl, PUBLIC_URL: url },
-        timeline: new Timeline(view, { countdown: interactive(), instance: instances.length === 1 ? null : tag }),
-      }
+      return { tag, url, env: { ...shared, PORT: String(port), PROVIDER_URL: providerUrl, PUBLIC_URL: url } }
     }),
-    providerEnv: {
-      ...shared,
-      PROVIDER_PORT: String(settings.providerPort),
-      PROVIDER_DELAY_MS: String(settings.delayMs),
-      PROVIDER_RESTART_DELAY_MS: String(settings.restartDelayMs),
-      PROVIDER_MODE: settings.mode,
-      PROVIDER_TTL_S: String(settings.ttlS),
+    provider: {
+      url: providerUrl,
+      env: {
+        ...shared,
+        PROVIDER_PORT: String(settings.providerPort),
+        PROVIDER_DELAY_MS: String(settings.delayMs),
+        PROVIDER_RESTART_DELAY_MS: String(settings.restartDelayMs),
+        PROVIDER_MODE: settings.mode,
+        PROVIDER_TTL_S: String(settings.ttlS),
+      },
     },
-    providerUrl,
     watch: settings.watch,
     view,
     stateFile,
     ignoredMessages: new IgnoredMessages(view, { verbose }),
+    countdown: interactive(),
+    spawnChild: (spec) => new DevProcess({ root, ...spec }),
+    keys: listenForKeys,
   })
 
-  let signals = 0
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1
-    if (signals === 1) {
-      view.gatekeep(`${signal} received: stopping (again to force)`)
-      void supervisor.quit()
-      return
-    }
-    supervisor.kill()
-    process.exit(130)
-  }
+  const onSignal = (signal: NodeJS.Signals) => session.requestStop(signal)
   const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
   for (const signal of stopSignals) process.on(signal, onSignal)
   try {
-    // Claimed at last, atomically: of two sessions started at once, one runs.
-    const holder = stateFile.claim({ pid: process.pid, services: [], provider: null })
-    if (holder) throw alreadyRunning(holder)
-    supervisor.start()
-    await supervisor.done
+    const end = await session.run()
+    // Its children are killed, dev.json is removed: nothing is left to wait for, and handles
+    // still closing from the graceful stop it cut short would only hold the exit back.
+    if (end === 'forced') process.exit(130)
   } finally {
     for (const signal of stopSignals) process.off(signal, onSignal)
-    stateFile.remove()
   }
-}
-
-/** A second session would take the first one's ports, or its dev.json: refused. */
-function alreadyRunning(session: DevState): UsageError {
-  const urls = Array.isArray(session.services) ? session.services.map((service) => service.url) : []
-  const where = urls.length === 0 ? 'still starting' : `${urls.length === 1 ? 'service' : 'services'} ${urls.join(', ')}`
-  return new UsageError(
-    `gatekeep dev is already running in this project (pid ${session.pid}, ${where}); ` +
-      `stop it first: q or Ctrl-C in its terminal, or kill ${session.pid}.`,
-  )
 }

@@ -38,26 +38,29 @@ export class LogView {
     translateTime: 'HH:MM:ss.l',
     singleLine: true,
   })
+  readonly #write: (text: string) => void
 
-  constructor(serviceTagsShown: readonly ServiceTag[]) {
+  /** `write` gets each line, ended; the terminal unless told otherwise. */
+  constructor(serviceTagsShown: readonly ServiceTag[], write: (text: string) => void = (text) => process.stdout.write(text)) {
+    this.#write = write
     this.#tagWidth = Math.max(...['gatekeep', 'provider', ...serviceTagsShown].map((tag) => tag.length))
   }
 
   gatekeep(text: string): void {
-    this.#write('gatekeep', text)
+    this.#line('gatekeep', text)
   }
 
   warn(text: string): void {
-    this.#write('gatekeep', colors.yellow(text))
+    this.#line('gatekeep', colors.yellow(text))
   }
 
   /** A line a child wrote: pretty when it is pino's, as written otherwise. */
   child(source: Source, line: string): void {
     const record = pinoRecord(line)
-    this.#write(source, record === null ? line : this.#pretty(record).trimEnd())
+    this.#line(source, record === null ? line : this.#pretty(record).trimEnd())
   }
 
-  #write(source: Source, text: string): void {
-    process.stdout.write(`${colorTag(source, source.padEnd(this.#tagWidth))} ${colors.dim('│')} ${text}\n`)
+  #line(source: Source, text: string): void {
+    this.#write(`${colorTag(source, source.padEnd(this.#tagWidth))} ${colors.dim('│')} ${text}\n`)
   }
 }

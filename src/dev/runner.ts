@@ -3,13 +3,13 @@
  * [entry]`, in the project's folder). Given the entry it imports it at once (the provider).
  * Without, it is a standby for the next service: Node, tsx and the project's dependencies take
  * most of a cold start, so it loads them ahead of time, while the current service still runs,
- * and imports the entry when the supervisor says so. A restart then only pays for the project's
+ * and imports the entry when dev says so. A restart then only pays for the project's
  * own modules.
  *
  * It is dev's side inside the process: it forwards the service's `gatekeep:*` events to dev,
  * attaches the dev-only plugin (service-plugin.ts) and answers dev's commands through it, and
  * tells dev when the provider (which publishes no events) listens. It also ends the process when
- * the supervisor is gone, even killed outright: the IPC channel closes with it. This keeps the
+ * dev is gone, even killed outright: the IPC channel closes with it. This keeps the
  * generated project free of dev-only code.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
@@ -23,7 +23,7 @@ import { CHANNEL_PREFIX, EVENT_TYPES, type ServiceEvent } from '../project/contr
 import type { ChildMessage, ChildRole, CommandMessage, ReplyMessage, RunnerMessage } from './protocol.js'
 import { attachDevPlugin, type ServiceHandle } from './service-plugin.js'
 
-/** How long a service gets to shut down by itself once the supervisor is gone. */
+/** How long a service gets to shut down by itself once dev is gone. */
 const ORPHAN_GRACE_MS = 5000
 /** Published by Fastify 5 at the end of `fastify()`, with the new instance. */
 const FASTIFY_INITIALIZATION = 'fastify.initialization'
@@ -132,7 +132,7 @@ function urlOf(address: AddressInfo | string | null): string {
   return `http://${host}:${address.port}`
 }
 
-/** Warms up, then waits for the supervisor's go; resolves with the entry to import. */
+/** Warms up, then waits for dev's go; resolves with the entry to import. */
 async function standBy(): Promise<string> {
   // Listening before the warm-up: a message that arrived with no listener would be lost.
   const entry = new Promise<string>((resolve) => {

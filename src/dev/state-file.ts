@@ -1,5 +1,6 @@
 import { linkSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { UsageError } from '../errors.js'
 import { devStatePath, isRunning, readDevState, serializeDevState, type DevState } from '../project/contract.js'
 
 /** How often a claim retries after moving a dead session's file aside. */
@@ -98,3 +99,12 @@ function liveOther(state: DevState | null): DevState | null {
   return state !== null && state.pid !== process.pid && isRunning(state.pid) ? state : null
 }
 
+/** A second session would take the first one's ports, or its dev.json: refused, naming the first. */
+export function alreadyRunningError(session: DevState): UsageError {
+  const urls = session.services.map((service) => service.url)
+  const where = urls.length === 0 ? 'still starting' : `${urls.length === 1 ? 'service' : 'services'} ${urls.join(', ')}`
+  return new UsageError(
+    `gatekeep dev is already running in this project (pid ${session.pid}, ${where}); ` +
+      `stop it first: q or Ctrl-C in its terminal, or kill ${session.pid}.`,
+  )
+}

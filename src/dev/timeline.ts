@@ -39,7 +39,7 @@ export class Timeline {
         this.#tell(event.up ? 'store available again' : colors.yellow('store unavailable: the service retries in the background'))
         break
       default:
-        // listening and listen-failed are the supervisor's; requests, aborts and the shutdown's
+        // listening and listen-failed are the session's; requests, aborts and the shutdown's
         // phases are too many, or too soon followed by the exit, to tell line by line.
         break
     }

@@ -1,12 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import type { TestContext } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { devStatePath, readDevState as readStateFile, type DevState } from '../../src/project/contract.js'
-import { binPath, repoRoot, templateDir } from './gatekeep.js'
+import { devStatePath, readDevState, type DevState } from '../../src/project/contract.js'
+import { repoRoot, startGatekeep, templateDir } from './gatekeep.js'
+import { freePort, freePortRange } from './ports.js'
+import type { Spawned } from './spawn.js'
+
+// ports.ts reserves the ports; bench/ and the console's tests still import this one from here.
+export { freePort } from './ports.js'
 
 const SKIPPED = new Set(['node_modules', 'dist', '.env', '.gatekeep'])
 
@@ -33,49 +36,6 @@ export function useRedisStore(root: string): void {
   manifest.gatekeep.store = 'redis'
   writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`)
   writeFileSync(path.join(root, 'src', 'store', 'index.ts'), "export { createRedisStore as createStore } from './redis.js'\n")
-}
-
-/** The first of `count` consecutive ports nothing listens on right now. */
-export async function freePortRange(count: number): Promise<number> {
-  for (;;) {
-    const first = await freePort()
-    if (first + count - 1 > 65535) continue
-    const rest = Array.from({ length: count - 1 }, (_, index) => first + 1 + index)
-    if ((await Promise.all(rest.map(portIsFree))).every(Boolean)) return first
-  }
-}
-
-/** A port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-export async function portIsFree(port: number): Promise<boolean> {
-  const server = createServer()
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen({ port, host: '127.0.0.1', exclusive: true }, resolve)
-    })
-  } catch {
-    return false
-  }
-  await new Promise((resolve) => server.close(resolve))
-  return true
-}
-
-/** Resolves once the port can be bound; the kernel frees a killed process's ports a moment late. */
-export async function waitUntilPortFree(port: number, timeoutMs = 3000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await portIsFree(port))) {
-    if (Date.now() > deadline) return false
-    await sleep(50)
-  }
-  return true
 }
 
 /** True while the process runs; a zombie (exited, not yet reaped) counts as gone. */
@@ -122,69 +82,19 @@ export async function waitUntilGone(pids: readonly number[], timeoutMs = 8000): 
   }
 }
 
-/** The running session's dev.json, read as simulate-abort reads it; null when there is none. */
-export function readDevState(root: string): DevState | null {
-  return readStateFile(devStatePath(root))
+/** The project's dev.json, read through the contract as simulate-abort reads it; null when there is none. */
+export function readDevStateIn(root: string): DevState | null {
+  return readDevState(devStatePath(root))
 }
 
 /** Every process of the session dev.json names, dev included. */
-export function statePids(state: DevState): number[] {
+function statePids(state: DevState): number[] {
   return [state.pid, ...state.services.map((service) => service.pid), ...(state.provider ? [state.provider.pid] : [])]
 }
 
-export interface DevRun {
-  child: ChildProcess
-  /** Everything printed so far, stdout and stderr interleaved. */
-  output(): string
-  /** Resolves with the match once the output (after `from` characters) matches. */
-  waitFor(pattern: RegExp, timeoutMs?: number, from?: number): Promise<RegExpExecArray>
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-}
-
 /** Runs `gatekeep dev` from the built CLI, without a TTY. */
-export function startDev(args: readonly string[], cwd: string, env: Record<string, string | undefined> = {}): DevRun {
-  const childEnv: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1', ...env }
-  for (const [key, value] of Object.entries(childEnv)) if (value === undefined) delete childEnv[key]
-  const child = spawn(process.execPath, [binPath, 'dev', ...args], { cwd, env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] })
-  let output = ''
-  const waiters = new Set<() => void>()
-  const onData = (chunk: string) => {
-    output += chunk
-    for (const check of waiters) check()
-  }
-  child.stdout.setEncoding('utf8').on('data', onData)
-  child.stderr.setEncoding('utf8').on('data', onData)
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal })),
-  )
-  return {
-    child,
-    output: () => output,
-    exited,
-    waitFor(pattern, timeoutMs = 15_000, from = 0) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check)
-          reject(new Error(`timed out waiting for ${pattern}; output:\n${output}`))
-        }, timeoutMs)
-        const check = () => {
-          const match = pattern.exec(output.slice(from))
-          if (!match) return
-          clearTimeout(timer)
-          waiters.delete(check)
-          resolve(match)
-        }
-        waiters.add(check)
-        check()
-        void exited.then(() => setTimeout(() => {
-          if (!waiters.has(check)) return
-          clearTimeout(timer)
-          waiters.delete(check)
-          reject(new Error(`dev exited before ${pattern}; output:\n${output}`))
-        }, 50))
-      })
-    },
-  }
+export function startDev(args: readonly string[], cwd: string, env: Record<string, string | undefined> = {}): Spawned {
+  return startGatekeep(['dev', ...args], { cwd, env })
 }
 
 /** Saves `src/routes/health.ts` with a route answering `version`: new code to wait for. */
@@ -205,7 +115,7 @@ export async function fetchVersion(baseUrl: string): Promise<number | null> {
   }
 }
 
-export interface DevSession extends DevRun {
+export interface DevSession extends Spawned {
   root: string
   port: number
   providerPort: number
@@ -236,7 +146,7 @@ export async function startDevSession(
 ): Promise<DevSession> {
   const root = realpathSync(mkdtempSync(path.join(tmpdir(), 'gatekeep-dev-')))
   const seen = new Set<number>()
-  let run: DevRun | null = null
+  let run: Spawned | null = null
   const remember = () => {
     if (run?.child.pid) for (const pid of childPids(run.child.pid)) seen.add(pid)
   }
@@ -244,10 +154,8 @@ export async function startDevSession(
   t.after(async () => {
     clearInterval(poller)
     remember()
-    if (run && run.child.exitCode === null && run.child.signalCode === null) {
-      run.child.kill('SIGKILL')
-      await run.exited
-    }
+    run?.signal('SIGKILL')
+    await run?.exited
     for (const pid of seen) {
       try {
         process.kill(pid, 'SIGKILL')
@@ -260,8 +168,7 @@ export async function startDevSession(
   makeDevProject(root)
   prepare?.(root)
   const port = await freePortRange(instances)
-  let providerPort = await freePort()
-  while (providerPort >= port && providerPort < port + instances) providerPort = await freePort()
+  const providerPort = await freePort()
   const instanceArgs = instances === 1 ? [] : ['--instances', String(instances)]
   const started = startDev(['--port', String(port), '--provider-port', String(providerPort), ...instanceArgs, ...args], root, env)
   run = started
@@ -286,36 +193,14 @@ export function count(text: string, pattern: RegExp): number {
   return [...text.matchAll(new RegExp(pattern.source, 'g'))].length
 }
 
-export interface TerminalDev {
-  /** The screen so far, without ANSI sequences unless `raw`. */
-  screen(raw?: boolean): string
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>
-  type(keys: string): void
-  exited: Promise<number | null>
-}
-
 /**
- * `gatekeep dev` on a pseudo-terminal (util-linux `script`), for keys and colors. When the test
- * ends, the terminal is closed (dev gets SIGHUP) and whatever dev.json names is killed.
+ * `gatekeep dev` on a pseudo-terminal, for keys and colors (on unless `env` sets NO_COLOR). When
+ * the test ends, whatever dev.json names is killed, then the terminal is closed.
  */
-export function startDevInTerminal(t: TestContext, root: string, args: readonly string[], env: Record<string, string> = {}): TerminalDev {
-  const quoted = [process.execPath, binPath, 'dev', ...args].map((word) => `'${word}'`).join(' ')
-  const childEnv: Record<string, string | undefined> = { ...process.env, ...env }
-  if (!('NO_COLOR' in env)) delete childEnv.NO_COLOR
-  const child = spawn('script', ['--quiet', '--return', '--command', `stty cols 200 rows 50; exec ${quoted}`, '/dev/null'], {
-    cwd: root,
-    env: childEnv,
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  let screen = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (screen += chunk))
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
-  t.after(async () => {
-    const state = readDevState(root)
-    if (child.exitCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
+export function startDevInTerminal(t: TestContext, root: string, args: readonly string[], env: Record<string, string> = {}): Spawned {
+  // Registered first, so it runs while dev.json still names them.
+  t.after(() => {
+    const state = readDevStateIn(root)
     for (const pid of state ? statePids(state) : []) {
       try {
         process.kill(pid, 'SIGKILL')
@@ -324,17 +209,5 @@ export function startDevInTerminal(t: TestContext, root: string, args: readonly 
       }
     }
   })
-  const plain = () => screen.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\r/g, '')
-  return {
-    screen: (raw = false) => (raw ? screen : plain()),
-    type: (keys) => child.stdin.write(keys),
-    exited,
-    async waitFor(pattern, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs
-      while (!pattern.test(plain())) {
-        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no ${pattern} on screen:\n${plain()}`)
-        await sleep(25)
-      }
-    },
-  }
+  return startGatekeep(['dev', ...args], { cwd: root, env: { NO_COLOR: undefined, ...env }, terminal: true, t })
 }

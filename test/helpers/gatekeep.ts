@@ -1,61 +1,40 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import path from 'node:path'
+import type { TestContext } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { spawnCaptured, type Captured, type Spawned } from './spawn.js'
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/[\\/]$/, '')
 export const binPath = path.join(repoRoot, 'bin', 'gatekeep.js')
 export const templateDir = path.join(repoRoot, 'templates', 'service')
 
-export interface RunResult {
-  code: number | null
-  signal: NodeJS.Signals | null
-  stdout: string
-  stderr: string
-}
-
 export interface RunOptions {
   cwd: string
-  /** Added to a clean copy of this process's environment; `undefined` removes a variable. */
+  /** Changes to a clean copy of this process's environment; `undefined` removes a variable. */
   env?: Record<string, string | undefined>
+  /** On a pseudo-terminal: see terminal.ts for where there is one. */
+  terminal?: boolean
+  /** When this test ends, it is killed if it still runs. */
+  t?: TestContext
 }
 
 /**
- * Runs the built CLI as a user would, without a TTY. Its stdin is a pipe that stays open, so a
- * run that waited on stdin would never finish and fail its test's timeout.
+ * Runs the built CLI as a user would, without a TTY unless `terminal`, to its end. Its stdin is
+ * a pipe that stays open, so a run that waited on stdin would never finish and fail its test's
+ * timeout.
  */
-export function runGatekeep(args: readonly string[], options: RunOptions): Promise<RunResult> {
+export function runGatekeep(args: readonly string[], options: RunOptions): Promise<Captured> {
   return startGatekeep(args, options).result
 }
 
-/** Like runGatekeep, with the child process at hand to signal it. */
-export function startGatekeep(
-  args: readonly string[],
-  { cwd, env = {} }: RunOptions,
-): { child: ChildProcess; result: Promise<RunResult> } {
+/** Like runGatekeep, running: to wait for its lines, type keys or signal it. */
+export function startGatekeep(args: readonly string[], { cwd, env = {}, terminal, t }: RunOptions): Spawned {
   if (!existsSync(path.join(repoRoot, 'dist', 'cli.js'))) {
     throw new Error('dist/cli.js is missing: run `npm run build` before these tests.')
   }
-  const childEnv: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1' }
-  // Set when the tests run under npm; each test chooses the package manager it simulates.
-  delete childEnv.npm_config_user_agent
-  for (const [key, value] of Object.entries(env)) {
-    if (value === undefined) delete childEnv[key]
-    else childEnv[key] = value
-  }
-  const child = spawn(process.execPath, [binPath, ...args], { cwd, env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk))
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  const result = new Promise<RunResult>((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      child.stdin.destroy()
-      resolve({ code, signal, stdout, stderr })
-    })
-  })
-  return { child, result }
+  // npm sets the user agent when the tests run under it; each test chooses the package manager it simulates.
+  const clean = { NO_COLOR: '1', npm_config_user_agent: undefined }
+  return spawnCaptured(process.execPath, [binPath, ...args], { cwd, env: { ...clean, ...env }, terminal, t })
 }
 
 /** Files of the template that only a `--store redis` project gets. */

@@ -1,10 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process'
-import { binPath } from './gatekeep.js'
+import { spawnSync } from 'node:child_process'
+import { startGatekeep } from './gatekeep.js'
 
 /**
- * util-linux `script` gives the CLI a real pseudo-terminal. Every Linux has it (CI runs on
- * Linux), so there a missing `script` fails these tests rather than skipping them; only other
- * systems skip them.
+ * util-linux `script` gives the CLI a real pseudo-terminal (spawnCaptured's `terminal`). Every
+ * Linux has it (CI runs on Linux), so there a missing `script` fails these tests rather than
+ * skipping them; only other systems skip them.
  */
 export const terminalAvailable = process.platform === 'linux'
 if (terminalAvailable && spawnSync('script', ['--version'], { stdio: 'ignore' }).status !== 0) {
@@ -12,42 +12,30 @@ if (terminalAvailable && spawnSync('script', ['--version'], { stdio: 'ignore' })
 }
 
 export interface Exchange {
-  /** Wait until the screen shows this... */
+  /** Wait until the screen shows this (after the previous answer)... */
   waitFor: RegExp
   /** ...then type this. */
   send: string
 }
 
-const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g
-
-/** Runs gatekeep on a pseudo-terminal, typing each answer once its question is on screen. */
-export function runInTerminal(
+/** Runs gatekeep on a pseudo-terminal to its end, typing each answer once its question is on screen. */
+export async function runInTerminal(
   args: readonly string[],
   cwd: string,
   exchanges: readonly Exchange[],
 ): Promise<{ code: number | null; screen: string }> {
-  const quoted = [process.execPath, binPath, ...args].map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(' ')
-  const child = spawn('script', ['--quiet', '--return', '--command', `stty cols 100 rows 40; exec ${quoted}`, '/dev/null'], {
-    cwd,
-    env: { ...process.env, NO_COLOR: '1', npm_config_user_agent: undefined },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  let screen = ''
-  let next = 0
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    screen += chunk.replace(ANSI, '')
-    const exchange = exchanges[next]
-    if (exchange && exchange.waitFor.test(screen)) {
-      next += 1
-      screen += '\n--- answered ---\n'
-      child.stdin.write(exchange.send)
+  const run = startGatekeep(args, { cwd, terminal: true })
+  let answeredAt = 0
+  try {
+    for (const { waitFor, send } of exchanges) {
+      await run.waitFor(waitFor, undefined, answeredAt)
+      answeredAt = run.output().length
+      run.type(send)
     }
-  })
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code) => {
-      child.stdin.destroy()
-      resolve({ code, screen })
-    })
-  })
+  } catch (error) {
+    run.signal('SIGKILL')
+    throw error
+  }
+  const { code } = await run.exited
+  return { code, screen: run.output() }
 }
