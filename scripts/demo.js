@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url'
 const repo = fileURLToPath(new URL('..', import.meta.url))
 const demo = path.join(repo, 'demo')
 const gatekeep = path.join(repo, 'bin', 'gatekeep.js')
-const devFlags = process.argv.slice(2)
+// Customers from the start: the demo shows their 503s turn into 200s (flags given override it).
+const devFlags = ['--traffic', '2', ...process.argv.slice(2)]
 
 function say(line) {
   process.stdout.write(`demo │ ${line}\n`)

@@ -5,6 +5,7 @@ import { colors } from './ui.js'
 import { registerDev } from './commands/dev.js'
 import { registerInit } from './commands/init.js'
 import { registerSimulateAbort } from './commands/simulate-abort.js'
+import { registerTrigger } from './commands/trigger.js'
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string
@@ -21,6 +22,7 @@ const program = new Command('gatekeep')
 registerInit(program)
 registerDev(program)
 registerSimulateAbort(program)
+registerTrigger(program)
 
 // Commander's own refusals (unknown option, bad value) read like every other failure.
 for (const command of [program, ...program.commands]) {

@@ -154,6 +154,7 @@ test("the provider modes are the mock provider's, and its routes answer", async 
   try {
     assert.equal((await provider.inject({ method: 'GET', url: PROVIDER_ROUTES.stats })).statusCode, 200)
     assert.equal((await provider.inject({ method: 'POST', url: PROVIDER_ROUTES.callbackNow })).statusCode, 200)
+    assert.equal((await provider.inject({ method: 'POST', url: PROVIDER_ROUTES.mode, payload: { mode: 'reject' } })).statusCode, 200)
   } finally {
     await provider.close()
   }
@@ -189,7 +190,10 @@ test('dev.json: what the writer writes, the reader reads; anything else is no se
   const state = { pid: 12, services: [{ url: 'http://127.0.0.1:3000', pid: 13 }], provider: { url: 'http://127.0.0.1:4000', pid: 14 } }
   writeFileSync(file, serializeDevState(state))
   assert.deepEqual(readDevState(file), state)
-  for (const text of ['', '{"pid":', '[]', '{"pid":0,"services":[],"provider":null}', '{"pid":12,"services":[{"url":3}],"provider":null}', '{"pid":12,"services":[]}']) {
+  const withConsole = { ...state, console: { url: 'http://127.0.0.1:4001/', token: 'test-token-0123456789abcdef' } }
+  writeFileSync(file, serializeDevState(withConsole))
+  assert.deepEqual(readDevState(file), withConsole)
+  for (const text of ['', '{"pid":', '[]', '{"pid":0,"services":[],"provider":null}', '{"pid":12,"services":[{"url":3}],"provider":null}', '{"pid":12,"services":[]}', '{"pid":12,"services":[],"provider":null,"console":{"url":"http://127.0.0.1:4001/"}}']) {
     writeFileSync(file, text)
     assert.equal(readDevState(file), null, text)
   }

@@ -96,10 +96,14 @@ test('npm run demo -- <flags>: the flags reach gatekeep dev, the URL to try is p
   const npm = fakeNpm(dir)
   const demoRoot = path.join(repo, 'demo')
   const port = await freePort()
-  const args = ['--port', String(port), '--provider-port', String(await freePort()), '--delay', '100', '--no-watch']
+  const consolePort = await freePort()
+  const args = ['--port', String(port), '--provider-port', String(await freePort()), '--console-port', String(consolePort), '--delay', '100', '--no-watch']
 
   const first = runDemo(t, repo, npm.bin, args)
+  await first.waitFor(new RegExp(`console  http://127\\.0\\.0\\.1:${consolePort}/`))
   await first.waitFor(new RegExp(`service listening on http://127\\.0\\.0\\.1:${port} `))
+  // The demo's customers (--traffic 2): refused until the gate opens, then served.
+  await first.waitFor(/customers: 200 ×\d+\/s/)
   await first.waitFor(new RegExp(`curl -i http://127\\.0\\.0\\.1:${port}/v1/data`))
   assert.deepEqual(npm.calls(), ['run --silent build', 'install'])
   const secret = readFileSync(path.join(demoRoot, '.env'), 'utf8')

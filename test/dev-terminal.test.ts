@@ -58,7 +58,7 @@ test('`npm run dev` runs it; Ctrl-C to the whole process group ends everything',
   mkdirSync(bin)
   symlinkSync(binPath, path.join(bin, 'gatekeep'))
   const port = await freePort()
-  const args = ['run', 'dev', '--', '--delay', '100', '--port', String(port), '--provider-port', String(await freePort())]
+  const args = ['run', 'dev', '--', '--delay', '100', '--port', String(port), '--provider-port', String(await freePort()), '--no-console']
   // Its own process group, as a terminal's foreground job: Ctrl-C reaches every process in it.
   const npm = spawnCaptured('npm', args, {
     cwd: root,

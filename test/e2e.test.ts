@@ -69,7 +69,7 @@ test('packed, installed, initialised, installed again: the new project tests, bu
 
   // npm run dev: the provider calls back after the delay and the gate opens.
   const [devPort, providerPort] = [await freePort(), await freePort()]
-  const devArgs = ['run', 'dev', '--', '--delay', '300', '--port', String(devPort), '--provider-port', String(providerPort), '--no-watch']
+  const devArgs = ['run', 'dev', '--', '--delay', '300', '--port', String(devPort), '--provider-port', String(providerPort), '--no-watch', '--no-console']
   const dev = spawnCaptured('npm', devArgs, { cwd: project, env: userEnv(), group: true, t })
   await waitForResponse(`http://127.0.0.1:${devPort}/health/ready`, dev, { accept: (status) => status === 200, timeoutMs: 60_000 })
   // dev prints its story line a moment after the gate opens (it keeps the lines in order).

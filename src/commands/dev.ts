@@ -1,7 +1,14 @@
-import type { Command } from 'commander'
+import { InvalidArgumentError, type Command } from 'commander'
 import type { DevFlags } from '../dev/settings.js'
 import { choiceOption, parseNonNegativeInteger, parsePort, parsePositiveInteger } from '../options.js'
 import { PROVIDER_MODES } from '../project/contract.js'
+
+/** As the console's "Send traffic" takes it: 0 (none) to 1000 requests per second. */
+function parseTrafficRate(value: string): number {
+  const rps = Number(value)
+  if (!/^\d+(\.\d+)?$/.test(value) || rps > 1000) throw new InvalidArgumentError('expected a rate from 0 to 1000 requests per second.')
+  return rps
+}
 
 export function registerDev(program: Command): void {
   program
@@ -15,6 +22,9 @@ export function registerDev(program: Command): void {
     .option('--ttl <s>', 'lifetime of the keys the provider issues; 0: they never expire (default: 0)', parseNonNegativeInteger)
     .option('--instances <n>', 'service instances, on ports --port .. --port + n - 1; above 1 needs a --store redis project (default: 1)', parsePositiveInteger)
     .option('--no-watch', 'do not restart on changes')
+    .option('--console-port <n>', 'port of the dev console (default: --provider-port + 1)', parsePort)
+    .option('--no-console', 'do not serve the dev console')
+    .option('--traffic <rps>', 'send customer traffic (GET /v1/data) at this rate, round-robin over the instances (default: 0)', parseTrafficRate)
     .addHelpText(
       'after',
       `
@@ -23,6 +33,8 @@ PROVIDER_RESTART_DELAY_MS, PROVIDER_MODE, PROVIDER_TTL_S), package.json "gatekee
 With --instances, the instances share one handshake through Redis (a project made with
 \`gatekeep init --store redis\`, Redis at its REDIS_URL); a change restarts them all.
 On a TTY: r restarts the service (every instance), f makes the provider call back now, q quits.
+The dev console (http://127.0.0.1:<console port>/) shows the gates, the customers' outcomes and
+the events, and drives the session: so does \`gatekeep trigger <action>\` from another terminal.
 dev follows the service through the events it publishes on the gatekeep:* diagnostics channels
 (src/events.ts), never through its logs, which it shows at the project's LOG_LEVEL. A message
 that is no gatekeep event is ignored and counted; --verbose shows each.
@@ -32,6 +44,7 @@ Examples:
   $ gatekeep dev --delay 1000 --restart-delay 200
   $ gatekeep dev --mode flaky --ttl 30
   $ gatekeep dev --instances 3
+  $ gatekeep dev --traffic 5 --console-port 4500
   $ gatekeep dev --port 3100 --provider-port 4100 --no-watch`,
     )
     .action(async (flags: DevFlags, command: Command) => {

@@ -11,6 +11,7 @@ import { IgnoredMessages } from './ignored-messages.js'
 import { listenForKeys } from './keys.js'
 import { LogView, serviceTags } from './log-view.js'
 import { assertPortFree } from './ports.js'
+import { startDevConsole } from './dev-console.js'
 import { DevSession } from './session.js'
 import { resolveDevSettings, type DevFlags } from './settings.js'
 import { alreadyRunningError, StateFile } from './state-file.js'
@@ -71,6 +72,7 @@ export async function runDev(flags: DevFlags, { verbose }: DevOptions): Promise<
   const instances = serviceTags(settings.instances).map((tag, index) => ({ tag, port: settings.port + index }))
   for (const { port } of instances) await assertPortFree(port, host, '--port')
   await assertPortFree(settings.providerPort, providerHost, '--provider-port')
+  if (settings.consolePort !== null) await assertPortFree(settings.consolePort, '127.0.0.1', '--console-port')
 
   const view = new LogView(instances.map(({ tag }) => tag))
   let webhookSecret = existingSecret
@@ -109,6 +111,19 @@ export async function runDev(flags: DevFlags, { verbose }: DevOptions): Promise<
     keys: listenForKeys,
   })
 
+  const devConsole = await startDevConsole({
+    host: session,
+    services: instances.map(({ tag, port }) => ({ source: tag, url: `http://${reachableHost(host)}:${port}` })),
+    provider: { url: providerUrl, mode: settings.mode },
+    trafficRps: settings.trafficRps,
+    consolePort: settings.consolePort,
+    tell: (line) => view.gatekeep(line),
+  })
+  if (devConsole.announced !== null) {
+    session.announceConsole(devConsole.announced)
+    view.gatekeep(`console  ${devConsole.announced.url}`)
+  }
+
   const onSignal = (signal: NodeJS.Signals) => session.requestStop(signal)
   const stopSignals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
   for (const signal of stopSignals) process.on(signal, onSignal)
@@ -119,5 +134,7 @@ export async function runDev(flags: DevFlags, { verbose }: DevOptions): Promise<
     if (end === 'forced') process.exit(130)
   } finally {
     for (const signal of stopSignals) process.off(signal, onSignal)
+    // A tab left open must not hold dev up: its stream is ended with the rest.
+    await devConsole.close()
   }
 }

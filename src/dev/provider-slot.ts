@@ -22,10 +22,17 @@ export class ProviderSlot {
   #process: DevChild | null = null
   #listening = false
   #closed = false
+  #env: Record<string, string>
 
   constructor(options: ProviderSlotOptions) {
     this.#options = options
     this.url = options.url
+    this.#env = options.env
+  }
+
+  /** A mode switched live: every provider started from now on starts in it too. */
+  set mode(mode: string) {
+    this.#env = { ...this.#env, PROVIDER_MODE: mode }
   }
 
   /** The process listening on the provider's URL, for dev.json; null while none does. */
@@ -41,10 +48,10 @@ export class ProviderSlot {
   /** Resolves true once it listens; false when it exits first, or dev quits meanwhile. */
   start(since: number): Promise<boolean> {
     if (this.#closed) return Promise.resolve(false)
-    const { env, entry, launch, report, now } = this.#options
+    const { entry, launch, report, now } = this.#options
     const child = launch({
       role: 'provider',
-      env,
+      env: this.#env,
       entry,
       onEvent: (event) => {
         if (this.#process === child) report(event)

@@ -1,6 +1,6 @@
 import path from 'node:path'
 import { WorkError } from '../errors.js'
-import { PROVIDER_ENTRY, PROVIDER_ROUTES, SERVICE_ENTRY, type DevState, type ServiceEvent } from '../project/contract.js'
+import { PROVIDER_ENTRY, PROVIDER_ROUTES, SERVICE_ENTRY, type DevState, type ProviderMode, type ServiceEvent } from '../project/contract.js'
 import type { DevChild, LaunchSpec, SpawnChild } from './child.js'
 import type { DevEvent, FeedEvent, FeedSubscriber, SlotReport } from './feed.js'
 import type { IgnoredMessages } from './ignored-messages.js'
@@ -66,6 +66,8 @@ export class DevSession {
   #stopRequests = 0
   #watcher: ProjectWatcher | null = null
   #releaseKeys: (() => void) | null = null
+  /** The dev console, for dev.json; null without one. */
+  #console: { url: string; token: string } | null = null
 
   constructor(options: DevSessionOptions) {
     this.#options = options
@@ -111,7 +113,33 @@ export class DevSession {
       pid: process.pid,
       services: this.#services.flatMap((slot) => (slot.listener ? [slot.listener] : [])),
       provider: this.#provider.listener,
+      ...(this.#console !== null && { console: this.#console }),
     }
+  }
+
+  /** Where the console listens and its token: dev.json tells `gatekeep trigger`. Before `run`. */
+  announceConsole(console: { url: string; token: string }): void {
+    this.#console = console
+  }
+
+  /** The instances listening now, in port order. */
+  listeningServices(): string[] {
+    return this.#services.flatMap((slot) => (slot.listener ? [slot.listener.url] : []))
+  }
+
+  /**
+   * Switches the provider's mode live; a provider dev starts later (a change to its files, a
+   * crash) starts in it too. Rejects when the provider does not take it.
+   */
+  async setProviderMode(mode: ProviderMode): Promise<void> {
+    const response = await fetch(`${this.#provider.url}${PROVIDER_ROUTES.mode}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ mode }),
+    })
+    if (!response.ok) throw new Error(`the provider answered ${response.status}: ${await response.text()}`)
+    this.#provider.mode = mode
+    this.#options.view.gatekeep(`provider mode: ${mode}`)
   }
 
   /** Every event from now on, in order; returns the function that unsubscribes. */

@@ -20,6 +20,10 @@ export interface DevFlags {
   ttl?: number
   instances?: number
   watch: boolean
+  consolePort?: number
+  /** False with --no-console. */
+  console?: boolean
+  traffic?: number
 }
 
 export interface DevSettings {
@@ -37,6 +41,10 @@ export interface DevSettings {
   /** Where the service keeps its key: only a shared one lets several instances share a handshake. */
   store: Store
   watch: boolean
+  /** Where the dev console listens; null: --no-console. */
+  consolePort: number | null
+  /** Customer requests per second that dev sends; 0: none. */
+  trafficRps: number
 }
 
 const HIGHEST_PORT = 65535
@@ -65,6 +73,8 @@ export function resolveDevSettings(flags: DevFlags, sources: SettingSources): De
     instances: flags.instances ?? 1,
     store: readSetting(sources, SETTING_VARIABLES.store, 'store', parseChoice(STORES))?.value ?? DEFAULT_SETTINGS.store,
     watch: flags.watch,
+    consolePort: flags.console !== false ? (flags.consolePort ?? providerPort.value + 1) : null,
+    trafficRps: flags.traffic ?? 0,
   }
   const { instances, store } = settings
   const lastPort = port.value + instances - 1
@@ -81,6 +91,17 @@ export function resolveDevSettings(flags: DevFlags, sources: SettingSources): De
     throw new UsageError(
       `${services} and the provider cannot share port ${providerPort.value} (service: ${port.from}; provider: ${providerPort.from}); pass --port or --provider-port.`,
     )
+  }
+  const { consolePort } = settings
+  if (consolePort !== null) {
+    const from = flags.consolePort === undefined ? `the provider's port + 1` : '--console-port'
+    if (consolePort > HIGHEST_PORT) {
+      throw new UsageError(`the console's port would be ${consolePort} (the provider's port + 1), above ${HIGHEST_PORT}; pass --console-port or --no-console.`)
+    }
+    if (consolePort === providerPort.value || (consolePort >= port.value && consolePort <= lastPort)) {
+      const other = consolePort === providerPort.value ? 'the provider' : 'the service'
+      throw new UsageError(`the console and ${other} cannot share port ${consolePort} (console: ${from}); pass --console-port or --no-console.`)
+    }
   }
   return settings
 }

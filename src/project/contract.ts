@@ -22,8 +22,8 @@ export const PROJECT_DEFAULTS = { port: 3000, providerPort: 4000, delay: 5000 } 
 export const PROVIDER_MODES = ['ok', 'reject', 'never', 'flaky', 'bad-signature', 'wrong-key', 'slow-data'] as const
 export type ProviderMode = (typeof PROVIDER_MODES)[number]
 
-/** The mock provider's own routes, which dev's `f` key and the tests use. */
-export const PROVIDER_ROUTES = { stats: '/__provider/stats', callbackNow: '/__provider/callback-now' } as const
+/** The mock provider's own routes, which dev's `f` key, its console and the tests use (`mode` takes POST `{"mode"}`). */
+export const PROVIDER_ROUTES = { stats: '/__provider/stats', callbackNow: '/__provider/callback-now', mode: '/__provider/mode' } as const
 
 /** The service's metrics that gatekeep reads from `/metrics`. */
 export const METRICS = { clientAborts: 'gatekeep_client_aborts_total' } as const
@@ -233,6 +233,11 @@ export interface DevState {
   /** The services listening now, with the pid of the process that listens. */
   services: { url: string; pid: number }[]
   provider: { url: string; pid: number } | null
+  /**
+   * The dev console (src/console/) and its session token, which `gatekeep trigger` sends; absent
+   * when dev runs with --no-console. The token is why the file is written mode 600.
+   */
+  console?: { url: string; token: string }
 }
 
 export function devStatePath(root: string): string {
@@ -247,6 +252,12 @@ const isPid: Check = (value) => Number.isInteger(value) && (value as number) > 0
 const isListener: Check = (value) =>
   typeof value === 'object' && value !== null && isString((value as { url?: unknown }).url) && isPid((value as { pid?: unknown }).pid)
 
+const isConsole: Check = (value) =>
+  typeof value === 'object' &&
+  value !== null &&
+  isString((value as { url?: unknown }).url) &&
+  isString((value as { token?: unknown }).token)
+
 /** The session in `file`; null when it is absent, unreadable or not a session's (half written by hand, say). */
 export function readDevState(file: string): DevState | null {
   let state: Partial<Record<keyof DevState, unknown>> | null
@@ -258,6 +269,7 @@ export function readDevState(file: string): DevState | null {
   if (typeof state !== 'object' || state === null || !isPid(state.pid)) return null
   if (!Array.isArray(state.services) || !state.services.every(isListener)) return null
   if (state.provider !== null && !isListener(state.provider)) return null
+  if (state.console !== undefined && !isConsole(state.console)) return null
   return state as DevState
 }
 

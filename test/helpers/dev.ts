@@ -170,7 +170,9 @@ export async function startDevSession(
   const port = await freePortRange(instances)
   const providerPort = await freePort()
   const instanceArgs = instances === 1 ? [] : ['--instances', String(instances)]
-  const started = startDev(['--port', String(port), '--provider-port', String(providerPort), ...instanceArgs, ...args], root, env)
+  // Reserved like the others: its default, the provider's port + 1, may be another test's.
+  const consoleArgs = args.includes('--console-port') || args.includes('--no-console') ? [] : ['--console-port', String(await freePort())]
+  const started = startDev(['--port', String(port), '--provider-port', String(providerPort), ...instanceArgs, ...consoleArgs, ...args], root, env)
   run = started
   const baseUrls = Array.from({ length: instances }, (_, index) => `http://127.0.0.1:${port + index}`)
   return {
@@ -209,5 +211,7 @@ export function startDevInTerminal(t: TestContext, root: string, args: readonly 
       }
     }
   })
-  return startGatekeep(['dev', ...args], { cwd: root, env: { NO_COLOR: undefined, ...env }, terminal: true, t })
+  // The console's default port (the provider's + 1) is reserved by no one here: off unless asked for.
+  const consoleArgs = args.includes('--console-port') || args.includes('--no-console') ? [] : ['--no-console']
+  return startGatekeep(['dev', ...consoleArgs, ...args], { cwd: root, env: { NO_COLOR: undefined, ...env }, terminal: true, t })
 }

@@ -81,3 +81,29 @@ test('a refused delivery is retried with backoff under the same message id', { t
   const [first, second, third] = deliveries.map((delivery) => delivery.at) as [number, number, number]
   assert.ok(second - first >= 90 && third - second >= 190, `pauses ${second - first} ms then ${third - second} ms`)
 })
+
+test('POST /__provider/mode switches the mode live: the next authorization follows it', { timeout: 10_000 }, async (t) => {
+  const provider = await startProvider(t, { delayMs: 60_000 })
+  const switchTo = async (mode: unknown) => {
+    const response = await request(`${provider.url}/__provider/mode`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ mode }),
+    })
+    return { statusCode: response.statusCode, body: (await response.body.json()) as Record<string, unknown> }
+  }
+  assert.deepEqual(await switchTo('reject'), { statusCode: 200, body: { mode: 'reject', from: 'ok' } })
+  assert.equal((await authorize(provider.url)).statusCode, 500)
+  assert.deepEqual(await switchTo('ok'), { statusCode: 200, body: { mode: 'ok', from: 'reject' } })
+  assert.equal((await authorize(provider.url)).statusCode, 202)
+})
+
+test('POST /__provider/mode refuses a mode it does not have, listing them, and keeps its own', { timeout: 10_000 }, async (t) => {
+  const provider = await startProvider(t, { mode: 'reject' })
+  for (const body of [JSON.stringify({ mode: 'sideways' }), JSON.stringify({}), JSON.stringify({ mode: 1 })]) {
+    const response = await request(`${provider.url}/__provider/mode`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    assert.equal(response.statusCode, 400)
+    assert.match(((await response.body.json()) as { error: string }).error, /mode must be one of: ok, reject, never, flaky, bad-signature, wrong-key, slow-data/)
+  }
+  assert.equal((await authorize(provider.url)).statusCode, 500)
+})

@@ -71,6 +71,8 @@ export function buildMockProvider(
   const pending = new Map<string, PendingCallback>()
   const deliveries = new Set<AbortController>()
   const stats = { authorizations: 0, webhooksDelivered: 0, dataCalls: 0, dataCallsCancelled: 0 }
+  // Switched live by `POST /__provider/mode` (the dev console), so read on every request.
+  let mode: ProviderMode = options.mode
 
   function issueKey(): { magicKey: string; expiresIn?: number } {
     const magicKey = `mk_${randomUUID()}`
@@ -79,7 +81,7 @@ export function buildMockProvider(
   }
 
   function keyIsValid(key: string): boolean {
-    if (options.mode === 'wrong-key' || !issuedKeys.has(key)) return false
+    if (mode === 'wrong-key' || !issuedKeys.has(key)) return false
     const expiresAt = issuedKeys.get(key)
     return expiresAt === null || expiresAt === undefined || expiresAt > Date.now()
   }
@@ -94,7 +96,7 @@ export function buildMockProvider(
     try {
       for (let attempt = 1; attempt <= options.deliveryAttempts && !controller.signal.aborted; attempt += 1) {
         const timestamp = new Date()
-        const signature = (options.mode === 'bad-signature' ? wrongSigner : signer).sign(messageId, timestamp, body)
+        const signature = (mode === 'bad-signature' ? wrongSigner : signer).sign(messageId, timestamp, body)
         try {
           const response = await request(callbackUrl, {
             method: 'POST',
@@ -133,12 +135,12 @@ export function buildMockProvider(
       return reply.code(400).send({ error: 'callbackUrl must be an http(s) URL' })
     }
     // flaky: the first of every pair fails, so a test sees a failure then a recovery.
-    if (options.mode === 'reject' || (options.mode === 'flaky' && stats.authorizations % 2 === 1)) {
+    if (mode === 'reject' || (mode === 'flaky' && stats.authorizations % 2 === 1)) {
       return reply.code(500).send({ error: 'authorization failed' })
     }
     const requestId = randomUUID()
     const etaMs = stats.authorizations === 1 ? options.delayMs : options.restartDelayMs
-    if (options.mode !== 'never') {
+    if (mode !== 'never') {
       const callback: PendingCallback = {
         callbackUrl,
         requestId,
@@ -156,7 +158,7 @@ export function buildMockProvider(
     const key = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : ''
     if (!keyIsValid(key)) return reply.code(401).send({ error: 'invalid key' })
 
-    const latencyMs = options.mode === 'slow-data' ? options.slowDataMs : options.dataLatencyMs
+    const latencyMs = mode === 'slow-data' ? options.slowDataMs : options.dataLatencyMs
     const answered = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(true), latencyMs)
       reply.raw.once('close', () => {
@@ -174,6 +176,17 @@ export function buildMockProvider(
   })
 
   provider.get('/__provider/stats', async () => stats)
+
+  provider.post<{ Body: { mode?: unknown } | null }>('/__provider/mode', async (req, reply) => {
+    const wanted = req.body?.mode
+    if (typeof wanted !== 'string' || !(PROVIDER_MODES as readonly string[]).includes(wanted)) {
+      return reply.code(400).send({ error: `mode must be one of: ${PROVIDER_MODES.join(', ')}` })
+    }
+    const from = mode
+    mode = wanted as ProviderMode
+    req.log.info({ mode, from }, 'mode switched')
+    return { mode, from }
+  })
 
   provider.post('/__provider/callback-now', async () => {
     const due = [...pending.values()]
