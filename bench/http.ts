@@ -86,5 +86,7 @@ export async function compare(a: Contender, b: Contender, { rounds = 7, duration
     requestsPerSecond: median(loads.map((entry) => entry.requestsPerSecond)),
     p99Ms: median(loads.map((entry) => entry.p99Ms)),
   })
-  return { a: summary(results[0]), b: summary(results[1]) }
+  // Each round's own ratio, its two loads run back to back: the spread the figure is judged by.
+  const ratios = results[0].map((load, round) => load.requestsPerSecond / results[1][round]!.requestsPerSecond)
+  return { a: summary(results[0]), b: summary(results[1]), ratios }
 }

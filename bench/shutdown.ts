@@ -90,7 +90,8 @@ export interface ShutdownRound extends LoadOutcome {
 
 /** One round: `connections` keep-alive clients looping on /v1/data, SIGTERM after `loadMs`. */
 async function shutdownRound(connections: number, drainMs: number, loadMs: number): Promise<ShutdownRound> {
-  return withPair({ SHUTDOWN_DRAIN_MS: String(drainMs) }, { PROVIDER_LATENCY_MS: '5' }, async (service, url) => {
+  // RATE_LIMIT=off: the load comes from one address, far past any rate limit.
+  return withPair({ SHUTDOWN_DRAIN_MS: String(drainMs), RATE_LIMIT: 'off' }, { PROVIDER_LATENCY_MS: '5' }, async (service, url) => {
     let begun = false
     const idPrefix = `bench-${randomUUID()}`
     const load = keepAliveLoad(url, { connections, path: '/v1/data', idPrefix, shutdownBegun: () => begun, maxMs: loadMs + drainMs + 15_000 })
@@ -136,5 +137,34 @@ export async function benchProviderTimeout({ timeoutMs = 2000, calls = 5 } = {})
       statuses.push(response.statusCode)
     }
     return { timeoutMs, answeredMs, statuses }
+  })
+}
+
+export interface BreakerFigure {
+  timeoutMs: number
+  /** The calls that waited out the timeout until the breaker opened: status and time. */
+  tripping: Array<{ status: number; ms: number }>
+  /** The calls after it opened. */
+  open: Array<{ status: number; ms: number }>
+}
+
+/**
+ * A provider that never answers in time, behind the circuit breaker: the calls that open it
+ * each wait out the timeout; the ones after are answered at once.
+ */
+export async function benchBreaker({ timeoutMs = 1000, threshold = 5, calls = 50 } = {}): Promise<BreakerFigure> {
+  const serviceEnv = { PROVIDER_TIMEOUT_MS: String(timeoutMs), BREAKER_VOLUME_THRESHOLD: String(threshold), BREAKER_RESET_MS: '60000' }
+  return withPair(serviceEnv, { PROVIDER_MODE: 'slow-data' }, async (_service, url) => {
+    const timed = async () => {
+      const started = performance.now()
+      const response = await request(`${url}/v1/data`)
+      await response.body.dump()
+      return { status: response.statusCode, ms: performance.now() - started }
+    }
+    const tripping = []
+    for (let call = 0; call < threshold; call += 1) tripping.push(await timed())
+    const open = []
+    for (let call = 0; call < calls; call += 1) open.push(await timed())
+    return { timeoutMs, tripping, open }
   })
 }

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { Webhook } from 'standardwebhooks'
 
 export interface GateConfig {
@@ -20,6 +21,25 @@ export interface PressureConfig {
   maxRssBytes: number
 }
 
+/** The circuit breaker around provider data calls (src/provider/breaker.ts). */
+export interface BreakerConfig {
+  /** Failed calls, in percent of the calls in its rolling window, above which it opens; 100 never opens. */
+  errorThresholdPercent: number
+  /** Calls in the window before it may open at all, so that a few failures never trip it. */
+  volumeThreshold: number
+  /** How long it stays open before it lets one trial call through (half-open). */
+  resetMs: number
+}
+
+/** Per-client rate limits (@fastify/rate-limit); off with RATE_LIMIT=off. */
+export interface RateLimitConfig {
+  /** Requests per client per window on the customer routes. */
+  max: number
+  windowMs: number
+  /** Failed webhook signature checks per client per minute; past them its webhooks get 429. */
+  webhookFailures: number
+}
+
 export interface Config {
   port: number
   host: string
@@ -32,12 +52,20 @@ export interface Config {
   shutdownDrainMs: number
   gate: GateConfig
   pressure: PressureConfig
+  breaker: BreakerConfig
+  /** OTEL_EXPORTER_OTLP_ENDPOINT is set: traces are exported there (src/tracing.ts). */
+  tracing: boolean
+  /**
+   * The proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (TRUST_PROXY); empty:
+   * none, and a client is the address its connection comes from.
+   */
+  trustProxy: string[]
+  /** null with RATE_LIMIT=off. */
+  rateLimit: RateLimitConfig | null
   /** Used by the Redis store only. */
   redisUrl: string
   /** Prefix of the Redis keys, so several services can share one Redis. */
   namespace: string
-  /** Set by `gatekeep dev`: registers the routes its tools query (`/__gatekeep/*`). */
-  devRoutes: boolean
 }
 
 /** A bad or missing variable; the message names it and is safe to print. */
@@ -180,6 +208,44 @@ function readRedisUrl(env: Env): string {
   return raw
 }
 
+// proxy-addr's names for the private ranges, as Fastify's trustProxy takes them.
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal']
+
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true
+  const [address = '', prefix, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128))
+}
+
+/**
+ * Named proxies only: `true` (every hop) would let any client pick its own address by sending
+ * X-Forwarded-For, and with it its own rate limit.
+ */
+function readTrustProxy(env: Env): string[] {
+  const raw = env.TRUST_PROXY
+  if (raw === undefined || raw.trim() === '') return []
+  const entries = raw.split(',').map((entry) => entry.trim())
+  const bad = entries.find((entry) => !isProxyEntry(entry))
+  if (bad !== undefined) {
+    throw new ConfigError(
+      `${described('TRUST_PROXY')} must list the proxies to trust, comma-separated: addresses, CIDR ranges, loopback, linklocal or uniquelocal; got "${bad}".`,
+    )
+  }
+  return entries
+}
+
+function readRateLimit(env: Env): RateLimitConfig | null {
+  if (readChoice(env, 'RATE_LIMIT', ['on', 'off'], 'on') === 'off') return null
+  return {
+    // @fastify/rate-limit's own defaults for the customer routes.
+    max: readInteger(env, 'RATE_LIMIT_MAX', 1000, 1),
+    windowMs: readInteger(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1),
+    webhookFailures: readInteger(env, 'RATE_LIMIT_WEBHOOK_FAILURES', 30, 1),
+  }
+}
+
 export function loadConfig(env: Env = process.env, project: Project = readProject()): Config {
   const port = readProjectSetting(env, project, 'port')
   const backoffBaseMs = readInteger(env, 'GATE_BACKOFF_BASE_MS', 500, 1)
@@ -210,8 +276,16 @@ export function loadConfig(env: Env = process.env, project: Project = readProjec
       maxHeapUsedBytes: readInteger(env, 'PRESSURE_MAX_HEAP_USED_BYTES', 0, 0),
       maxRssBytes: readInteger(env, 'PRESSURE_MAX_RSS_BYTES', 0, 0),
     },
+    breaker: {
+      errorThresholdPercent: readInteger(env, 'BREAKER_ERROR_THRESHOLD_PERCENT', 50, 1, 100),
+      volumeThreshold: readInteger(env, 'BREAKER_VOLUME_THRESHOLD', 10, 0),
+      resetMs: readInteger(env, 'BREAKER_RESET_MS', 10_000, 1),
+    },
+    // Only validated here: the OpenTelemetry SDK reads its OTEL_* variables itself.
+    tracing: readUrl(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', null) !== null,
+    trustProxy: readTrustProxy(env),
+    rateLimit: readRateLimit(env),
     redisUrl: readRedisUrl(env),
     namespace: env.GATE_NAMESPACE || project.name,
-    devRoutes: env.GATEKEEP_DEV === '1',
   }
 }

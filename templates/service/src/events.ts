@@ -133,6 +133,12 @@ export interface AbortEvent {
   cancelled: boolean | null
 }
 
+/**
+ * The provider circuit breaker's state (src/provider/breaker.ts): `open` refuses customer data
+ * calls at once, `half-open` lets one trial call through, `closed` lets every call through.
+ */
+export type BreakerState = 'closed' | 'open' | 'half-open'
+
 /** Every event's own fields, by type; the channel of `type` is `gatekeep:<type>`. */
 export interface GatekeepEvents {
   listening: { url: string }
@@ -144,6 +150,7 @@ export interface GatekeepEvents {
   abort: AbortEvent
   store: { up: boolean }
   shutdown: { phase: 'draining' | 'closing'; signal: string | null; drainMs?: number }
+  breaker: { state: BreakerState }
 }
 
 export type EventType = keyof GatekeepEvents
@@ -158,6 +165,7 @@ export const EVENT_TYPES = [
   'abort',
   'store',
   'shutdown',
+  'breaker',
 ] as const satisfies readonly EventType[]
 
 export const CHANNEL_PREFIX = 'gatekeep:'

@@ -1,8 +1,10 @@
+import { context, ROOT_CONTEXT, SpanStatusCode, trace, type Span } from '@opentelemetry/api'
 import type { GateConfig } from './config.js'
 import type { ClosedReason, GateEvent, GateStateName, HandshakeError, ServiceEvents } from './events.js'
 import { Coordination, type Claim } from './gate-coordination.js'
 import { backoffDelay, systemClock, Timers, type Clock } from './gate-timers.js'
 import { ProviderError, type Authorization } from './provider/client.js'
+import { tracer } from './spans.js'
 import type { Credential, GateStore, Handshake } from './store/types.js'
 
 export type GateStatus =
@@ -137,6 +139,8 @@ export class Gate {
   #stopped = false
   #callbackUrl = ''
   #giveUp!: (error: Error) => void
+  /** The handshake with the provider under way, as a trace span (a no-op without tracing): from /authorize to its key or its failure. */
+  #handshakeSpan: Span | null = null
 
   constructor({ provider, store, config, events, clock = systemClock, random = Math.random }: GateOptions) {
     this.#provider = provider
@@ -201,6 +205,7 @@ export class Gate {
     this.#stopped = true
     this.#authorizeAbort.abort()
     this.#timers.clearAll()
+    this.#endHandshakeSpan()
   }
 
   async acceptWebhook(payload: WebhookPayload): Promise<WebhookOutcome> {
@@ -385,10 +390,20 @@ export class Gate {
   async #authorize(run: number): Promise<void> {
     // From now on readiness tells of this attempt, not of the failure or the close before it.
     this.#enter({ name: 'authorizing' }, 'gate-pending')
-    this.#events.publish('handshake', { outcome: 'started', attempt: this.#failures + 1 })
+    const attempt = this.#failures + 1
+    this.#events.publish('handshake', { outcome: 'started', attempt })
+    // A trace of its own, whatever began it (a timer, a customer request meeting a rejected key);
+    // the /authorize call is its child.
+    const span = tracer.startSpan('gatekeep.handshake', {
+      root: true,
+      attributes: { 'gatekeep.handshake.attempt': attempt, 'gatekeep.handshake.refresh': this.#state.name === 'open' },
+    })
+    this.#handshakeSpan = span
     let authorization: Authorization
     try {
-      authorization = await this.#provider.authorize(this.#callbackUrl, this.#authorizeAbort.signal)
+      authorization = await context.with(trace.setSpan(ROOT_CONTEXT, span), () =>
+        this.#provider.authorize(this.#callbackUrl, this.#authorizeAbort.signal),
+      )
     } catch (error) {
       if (!this.#isCurrent(run, 'authorizing')) return
       const timedOut = error instanceof ProviderError && error.kind === 'timeout'
@@ -397,12 +412,14 @@ export class Gate {
     }
     if (!this.#isCurrent(run, 'authorizing')) return
     const { requestId, etaMs } = authorization
+    span.setAttributes({ 'gatekeep.handshake.request_id': requestId, 'gatekeep.handshake.eta_ms': etaMs })
     const handshake = { requestId, etaAt: this.#clock.now() + etaMs }
     try {
       await this.#coordination.record(handshake)
     } catch {
       if (!this.#isCurrent(run, 'authorizing')) return
       // Without its record no webhook can answer this handshake; the store is to blame, not the provider.
+      this.#endHandshakeSpan('the store could not record the handshake')
       this.#coordination.release()
       this.#enter({ name: 'waiting-for-store', retryAt: this.#clock.now() + this.#config.backoffBaseMs })
       return
@@ -413,6 +430,8 @@ export class Gate {
   }
 
   #fail(error: HandshakeError, cause: Error): void {
+    this.#handshakeSpan?.setAttribute('gatekeep.handshake.error', error)
+    this.#endHandshakeSpan(cause.message)
     if (stepOf(this.#state)?.name === 'awaiting-webhook') this.#coordination.forget()
     this.#coordination.release()
     this.#failures += 1
@@ -436,6 +455,11 @@ export class Gate {
     // Any fresh key ends the handshake under way: ours, or (with a shared store) one another instance fetched.
     const step = stepOf(state)?.name
     if (step === 'authorizing' || step === 'awaiting-webhook') this.#coordination.release()
+    // With a handshake of ours under way, the active span is the webhook applying its key, when
+    // that webhook reached this instance rather than another one sharing the store.
+    const webhook = trace.getActiveSpan()
+    if (webhook) this.#handshakeSpan?.addLink({ context: webhook.spanContext() })
+    this.#endHandshakeSpan()
     const failuresBefore = this.#failures
     this.#failures = 0
     this.#lastError = null
@@ -454,6 +478,15 @@ export class Gate {
     const state = this.#state
     if (state.name !== 'open') return
     this.#transition(state.refresh === null ? { name: 'closed', reason } : { ...state.refresh, reason })
+  }
+
+  /** Ends the handshake's span, if one is under way; with `failure`, as an error. */
+  #endHandshakeSpan(failure?: string): void {
+    const span = this.#handshakeSpan
+    if (span === null) return
+    this.#handshakeSpan = null
+    if (failure !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: failure })
+    span.end()
   }
 
   #expireKey(key: string): void {

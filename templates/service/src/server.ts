@@ -1,7 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import closeWithGrace from 'close-with-grace'
-import Fastify from 'fastify'
-import app, { serverOptions } from './app.js'
 import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js'
 
 function readConfig(): Config {
@@ -16,6 +14,12 @@ function readConfig(): Config {
 }
 
 const config = readConfig()
+// Tracing is opt-in: without OTEL_EXPORTER_OTLP_ENDPOINT the SDK is never loaded and costs
+// nothing. With it, the SDK starts before Fastify and the app are loaded, so that its
+// instrumentations are in place when they are.
+const tracing = config.tracing ? (await import('./tracing.js')).startTracing() : null
+const { default: Fastify } = await import('fastify')
+const { default: app, serverOptions } = await import('./app.js')
 const server = Fastify(serverOptions(config))
 await server.register(app, { config })
 
@@ -32,6 +36,9 @@ async function shutdown(signal: string | null): Promise<void> {
   if (config.shutdownDrainMs > 0) await sleep(config.shutdownDrainMs)
   server.events.publish('shutdown', { phase: 'closing', signal })
   await server.close()
+  // Every request answered and the gate stopped: the spans still buffered are sent, within part
+  // of the close's margin, so that a collector that does not answer cannot hold up the exit.
+  if (tracing) await Promise.race([tracing.shutdown(), sleep(CLOSE_MARGIN_MS / 2, undefined, { ref: false })])
 }
 
 // A safety net: once the drain ends, in-flight provider calls are cancelled (plugins/aborts.ts)

@@ -71,7 +71,7 @@ test('the handshake starts on listen, a signed webhook opens the gate, customer 
 
   const ready = await request(`${url}/health/ready`)
   assert.equal(ready.statusCode, 200)
-  assert.deepEqual(await ready.body.json(), { status: 'ready', store: 'up' })
+  assert.deepEqual(await ready.body.json(), { status: 'ready', store: 'up', provider: 'ok' })
   assert.deepEqual(await (await request(`${url}/ping`)).body.json(), { error: false, ready: true })
 
   const stats = await provider.stats()

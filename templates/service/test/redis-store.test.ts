@@ -380,3 +380,62 @@ test('Redis down at start, lost mid-run and back: closed gates say store-unavail
   })
   for (const instance of instances) assert.equal(instance.logs.events('store-available').length, 2)
 })
+
+async function statusOf(url: string, init: Parameters<typeof request>[1] = {}): Promise<number> {
+  const response = await request(url, init)
+  await response.body.dump()
+  return response.statusCode
+}
+
+/** A webhook signed with another secret than the service's. */
+function forgedWebhook(): { method: 'POST'; body: string; headers: Record<string, string> } {
+  const body = JSON.stringify({ requestId: 'forged', magicKey: 'attacker-key' })
+  const secret = `whsec_${Buffer.from('not the provider, not the provider!').toString('base64')}`
+  return { method: 'POST', body, headers: signedHeaders(body, { secret }) }
+}
+
+test("rate limits through Redis: two instances share a client's counts, on customer routes and failed webhooks", { timeout: 20_000 }, async (t) => {
+  const provider = await startProvider(t)
+  const [first, second] = await startInstances(t, 2, provider, namespaceFor(t), { RATE_LIMIT_MAX: '3', RATE_LIMIT_WEBHOOK_FAILURES: '2' })
+  assert.ok(first && second)
+  await waitFor(() => allOpen([first, second]), { what: 'both gates to open' })
+
+  const customers = []
+  for (const instance of [first, first, second, second, first]) customers.push(await statusOf(`${instance.url}/v1/data`))
+  assert.deepEqual(customers, [200, 200, 200, 429, 429])
+
+  const webhooks = []
+  for (const instance of [first, second, first, second]) webhooks.push(await statusOf(`${instance.url}/webhook`, forgedWebhook()))
+  assert.deepEqual(webhooks, [401, 401, 429, 429])
+})
+
+test('Redis down: the rate limits let requests through (skipOnError), never a 500, and count again once it is back', { timeout: 30_000 }, async (t) => {
+  const port = await freePort()
+  let redis = await startRedis(t, port)
+  const provider = await startProvider(t)
+  const [instance] = await startInstances(t, 1, provider, `gatekeep-test-${randomUUID()}`, {
+    REDIS_URL: `redis://127.0.0.1:${port}`,
+    RATE_LIMIT_MAX: '2',
+    RATE_LIMIT_WEBHOOK_FAILURES: '1',
+  })
+  assert.ok(instance)
+  await waitFor(() => instance.server.gate.isOpen, { what: 'the gate to open' })
+
+  redis.kill('SIGKILL')
+  await once(redis, 'exit')
+  await waitFor(async () => (await readiness(instance)).store === 'down', { what: 'the outage to be noticed' })
+  const customers = []
+  const webhooks = []
+  for (let i = 0; i < 4; i += 1) {
+    customers.push(await statusOf(`${instance.url}/v1/data`))
+    webhooks.push(await statusOf(`${instance.url}/webhook`, forgedWebhook()))
+  }
+  assert.deepEqual(customers, [200, 200, 200, 200])
+  assert.deepEqual(webhooks, [401, 401, 401, 401])
+
+  redis = await startRedis(t, port)
+  await waitFor(async () => (await readiness(instance)).store === 'up', { timeoutMs: 10_000, what: 'recovery' })
+  const afterwards = []
+  for (let i = 0; i < 3; i += 1) afterwards.push(await statusOf(`${instance.url}/v1/data`))
+  assert.deepEqual(afterwards, [200, 200, 429])
+})

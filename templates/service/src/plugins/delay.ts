@@ -1,3 +1,4 @@
+import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify'
 import { PROCESS_RETRY_MS } from './readiness.js'
 
@@ -11,6 +12,7 @@ const WHY = {
   gate: 'waiting for the provider',
   pressure: 'the service is overloaded',
   shutdown: 'the service is shutting down',
+  breaker: 'the provider is failing',
 } as const
 
 export type UnavailableCause = keyof typeof WHY
@@ -66,6 +68,10 @@ export function delay<Options extends Record<string, unknown>>(routes: FastifyPl
         done()
       })
     }
+    // Per client, on each route of this scope: a route's own hooks run after the scope's, so the
+    // gate refuses first and a refused request is never counted.
+    const { customers } = fastify.limits
+    if (customers !== null) await fastify.register(rateLimit, customers)
     // This scope already carries the prefix; passing it on again would apply it twice.
     await fastify.register(routes, { ...options, prefix: '' })
   }

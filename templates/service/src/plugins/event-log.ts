@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import fp from 'fastify-plugin'
 import type { GatekeepEvents, Published } from '../events.js'
 
-// The service's log lines about its gate, handshakes, webhooks and store, written from its events.
+// The service's log lines about its gate, handshakes, webhooks, store and provider breaker, written from its events.
 // Their `event` fields are stable: `gatekeep dev` and your log queries may rely on them.
 
 function logGate(log: FastifyBaseLogger, { state, from, reason, etaMs, elapsedMs, requestId, refresh }: Published<'gate'>): void {
@@ -72,6 +72,20 @@ function logShutdown(log: FastifyBaseLogger, { phase, signal, drainMs }: Publish
   }
 }
 
+function logBreaker(log: FastifyBaseLogger, { state }: Published<'breaker'>): void {
+  switch (state) {
+    case 'open':
+      log.warn({ event: 'breaker-open' }, 'provider failing: circuit breaker open; customer data calls answer 503 at once')
+      break
+    case 'half-open':
+      log.info({ event: 'breaker-half-open' }, 'circuit breaker half-open: one trial call goes to the provider')
+      break
+    case 'closed':
+      log.info({ event: 'breaker-closed' }, 'circuit breaker closed: the provider answers again')
+      break
+  }
+}
+
 function logListenFailed(log: FastifyBaseLogger, { code, message }: Published<'listen-failed'>): void {
   log.fatal({ event: 'listen-failed', code }, message)
 }
@@ -95,6 +109,7 @@ export default fp(
       events.subscribe('shutdown', (event) => logShutdown(log, event)),
       events.subscribe('abort', (event) => logAbort(log, event)),
       events.subscribe('listen-failed', (event) => logListenFailed(log, event)),
+      events.subscribe('breaker', (event) => logBreaker(log, event)),
     ]
     fastify.addHook('onClose', async () => {
       for (const unsubscribe of unsubscribes) unsubscribe()

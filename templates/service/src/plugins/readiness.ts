@@ -6,13 +6,17 @@ export type NotReadyReason = ClosedReason | 'under-pressure' | 'shutting-down'
 /** Whether the key's store answers; shown, but never on its own a reason to refuse customers. */
 export type StoreState = 'up' | 'down'
 
+/** `degraded` while the provider circuit breaker is not closed; shown, never a reason to be unready. */
+export type ProviderHealth = 'ok' | 'degraded'
+
 export type Readiness =
-  | { ready: true; store: StoreState }
+  | { ready: true; store: StoreState; provider: ProviderHealth }
   | {
       ready: false
       reason: NotReadyReason
       retryInMs: number
       store: StoreState
+      provider: ProviderHealth
       attempt?: number
       lastError?: HandshakeError
     }
@@ -38,16 +42,18 @@ export default fp(
   async function readiness(fastify) {
     let shuttingDown = false
     fastify.decorate('readiness', {
-      // "Can this instance serve customers now?": an open gate can, whatever the store; failing
-      // readiness on a store blip would pull every instance out of rotation at once.
+      // "Can this instance serve customers now?": an open gate can, whatever the store or the
+      // provider breaker; failing readiness on a store blip or a provider outage would pull every
+      // instance out of rotation at once, and no request would reach a half-open breaker.
       check(): Readiness {
         const store: StoreState = fastify.gate.storeAvailable() ? 'up' : 'down'
-        if (shuttingDown) return { ready: false, reason: 'shutting-down', retryInMs: PROCESS_RETRY_MS, store }
-        if (fastify.isUnderPressure()) return { ready: false, reason: 'under-pressure', retryInMs: PROCESS_RETRY_MS, store }
+        const provider: ProviderHealth = fastify.breaker.state === 'closed' ? 'ok' : 'degraded'
+        if (shuttingDown) return { ready: false, reason: 'shutting-down', retryInMs: PROCESS_RETRY_MS, store, provider }
+        if (fastify.isUnderPressure()) return { ready: false, reason: 'under-pressure', retryInMs: PROCESS_RETRY_MS, store, provider }
         const gate = fastify.gate.status()
-        if (gate.open) return { ready: true, store }
+        if (gate.open) return { ready: true, store, provider }
         const { open: _open, ...closed } = gate
-        return { ready: false, ...closed, store }
+        return { ready: false, ...closed, store, provider }
       },
       beginShutdown() {
         shuttingDown = true
@@ -61,5 +67,5 @@ export default fp(
       done(null, payload)
     })
   },
-  { name: 'readiness', dependencies: ['setup', 'pressure'] },
+  { name: 'readiness', dependencies: ['setup', 'pressure', 'breaker'] },
 )

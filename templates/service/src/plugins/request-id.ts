@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import fp from 'fastify-plugin'
 
 // Long enough for UUIDs and trace ids; narrow enough that an id is always safe to log and echo.
 const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -10,14 +9,3 @@ export function requestIdFrom(request: IncomingMessage): string {
   const header = request.headers['x-request-id']
   return typeof header === 'string' && CLIENT_ID.test(header) ? header : randomUUID()
 }
-
-/** Echoes the request id, so a client can quote it and find the request's log lines. */
-export default fp(
-  async function requestId(fastify) {
-    fastify.addHook('onRequest', (request, reply, done) => {
-      reply.header('x-request-id', request.id)
-      done()
-    })
-  },
-  { name: 'request-id' },
-)

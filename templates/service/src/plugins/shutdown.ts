@@ -83,5 +83,5 @@ export default fp(
       })
     })
   },
-  { name: 'shutdown', dependencies: ['request-id', 'readiness'] },
+  { name: 'shutdown', dependencies: ['headers', 'readiness'] },
 )

@@ -9,13 +9,17 @@ export interface Authorization {
 export type ProviderFailure = 'unauthorized' | 'failed' | 'timeout'
 
 export class ProviderError extends Error {
+  /** The provider's HTTP status when it answered; undefined when it did not (unreachable, timeout). */
+  readonly statusCode: number | undefined
+
   constructor(
     readonly kind: ProviderFailure,
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { statusCode?: number },
   ) {
     super(message, options)
     this.name = 'ProviderError'
+    this.statusCode = options?.statusCode
   }
 }
 
@@ -59,7 +63,7 @@ export class ProviderClient {
     return this.#call(options, signal, async ({ statusCode, body }) => {
       if (statusCode !== 202 && statusCode !== 200) {
         await body.dump()
-        throw new ProviderError('failed', `the provider answered ${statusCode} to /authorize`)
+        throw new ProviderError('failed', `the provider answered ${statusCode} to /authorize`, { statusCode })
       }
       const answer = (await body.json().catch(() => null)) as Partial<Authorization> | null
       if (typeof answer?.requestId !== 'string' || answer.requestId === '' || !(Number(answer.etaMs) >= 0)) {
@@ -78,11 +82,11 @@ export class ProviderClient {
     return this.#call(options, signal, async ({ statusCode, body }) => {
       if (statusCode === 401) {
         await body.dump()
-        throw new ProviderError('unauthorized', 'the provider rejected the key')
+        throw new ProviderError('unauthorized', 'the provider rejected the key', { statusCode })
       }
       if (statusCode !== 200) {
         await body.dump()
-        throw new ProviderError('failed', `the provider answered ${statusCode} to /data`)
+        throw new ProviderError('failed', `the provider answered ${statusCode} to /data`, { statusCode })
       }
       return body.json()
     })

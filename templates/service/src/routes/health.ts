@@ -7,7 +7,7 @@ export default async function healthRoutes(fastify: FastifyInstance) {
 
   fastify.get('/health/ready', async (_request, reply) => {
     const readiness = fastify.readiness.check()
-    if (readiness.ready) return { status: 'ready', store: readiness.store }
+    if (readiness.ready) return { status: 'ready', store: readiness.store, provider: readiness.provider }
     const { ready: _ready, ...notReady } = readiness
     reply.code(503).header('retry-after', retryAfterSeconds(notReady.retryInMs))
     return { status: 'not-ready', ...notReady }

@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Webhook, WebhookVerificationError } from 'standardwebhooks'
+import { TooManyRequests } from '../plugins/rate-limit.js'
+import { inSpan } from '../spans.js'
 import { isWebhookPayload } from '../validate.js'
 
 export interface WebhookRouteOptions {
@@ -38,8 +40,8 @@ function signatureHeaders(headers: IncomingHttpHeaders): { id: string; timestamp
 
 /**
  * The provider's callback, signed per the Standard Webhooks spec. Bad input never changes the
- * gate and never gets a 5xx: 401 bad signature, 400 bad body, 413 too large; a message id seen
- * before is acknowledged and not applied again.
+ * gate and never gets a 5xx: 401 bad signature, 400 bad body, 413 too large, 429 once a client's
+ * failed signatures pass the limit; a message id seen before is acknowledged and not applied again.
  */
 export default async function webhookRoutes(fastify: FastifyInstance, { secret }: WebhookRouteOptions) {
   const webhook = new Webhook(secret)
@@ -55,6 +57,19 @@ export default async function webhookRoutes(fastify: FastifyInstance, { secret }
     }
   }
 
+  /**
+   * A failed signature check counts against its client: past RATE_LIMIT_WEBHOOK_FAILURES in a
+   * minute, its unsigned and forged webhooks get 429 instead of 401, and are no longer logged one
+   * by one. Only failures count, after the check: a valid webhook is never refused, whoever
+   * floods from the same address.
+   */
+  async function cutOffFlood(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const retryAfterSeconds = await fastify.limits.countWebhookFailure(request)
+    if (retryAfterSeconds === null) return
+    reply.header('retry-after', String(retryAfterSeconds))
+    throw new TooManyRequests(retryAfterSeconds)
+  }
+
   // The signature covers the exact bytes sent: keep the body raw, whatever its content type.
   fastify.removeAllContentTypeParsers()
   fastify.addContentTypeParser('*', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {
@@ -66,6 +81,7 @@ export default async function webhookRoutes(fastify: FastifyInstance, { secret }
     const reqId = request.id
     const signed = signatureHeaders(request.headers)
     if (signed === null) {
+      await cutOffFlood(request, reply)
       events.publish('webhook', { outcome: 'refused', reqId, refusal: 'unsigned', reason: 'no signature headers' })
       return reply.code(401).send({
         error: 'missing webhook-id, webhook-timestamp or webhook-signature (or svix-id, svix-timestamp, svix-signature)',
@@ -77,6 +93,7 @@ export default async function webhookRoutes(fastify: FastifyInstance, { secret }
       webhook.verify(body, { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signature }, { jsonParse: false })
     } catch (error) {
       if (!(error instanceof WebhookVerificationError)) throw error
+      await cutOffFlood(request, reply)
       events.publish('webhook', { outcome: 'refused', reqId, refusal: 'bad-signature', reason: error.message })
       return reply.code(401).send({ error: 'invalid webhook signature or timestamp' })
     }
@@ -104,7 +121,11 @@ export default async function webhookRoutes(fastify: FastifyInstance, { secret }
     events.publish('webhook', { outcome: 'received', reqId, requestId })
     let outcome: Awaited<ReturnType<typeof fastify.gate.acceptWebhook>>
     try {
-      outcome = await fastify.gate.acceptWebhook(payload)
+      outcome = await inSpan('gatekeep.webhook.apply', { 'gatekeep.handshake.request_id': requestId }, async (span) => {
+        const accepted = await fastify.gate.acceptWebhook(payload)
+        span.setAttribute('gatekeep.webhook.outcome', accepted)
+        return accepted
+      })
     } catch (error) {
       // The store is down: not the sender's fault, and a 503 makes the provider deliver again.
       events.publish('webhook', { outcome: 'deferred', reqId, requestId, reason: (error as Error).message })

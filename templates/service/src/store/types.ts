@@ -1,3 +1,4 @@
+import type { RateLimitPluginOptions } from '@fastify/rate-limit'
 import type { FastifyBaseLogger } from 'fastify'
 
 /** A key issued by the provider, as the gate keeps it. */
@@ -26,6 +27,11 @@ export interface StoreOptions {
  * process; a shared store lets several instances run one handshake and open together.
  */
 export interface GateStore {
+  /**
+   * Set by a store that instances share: @fastify/rate-limit keeps its counts there too, so that
+   * a client's limit holds across instances. Absent: each instance counts on its own.
+   */
+  readonly rateLimit?: Pick<RateLimitPluginOptions, 'redis' | 'nameSpace'>
   /** False while the store cannot be reached: readiness then answers `store-unavailable`. */
   available(): boolean
   /** Called once per change, not per reconnect attempt; never for the store's own close(). */
