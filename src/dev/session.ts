@@ -219,8 +219,10 @@ export class DevSession {
     for (const slot of this.#services) slot.close()
     this.#provider.close()
     this.#narrator.close()
-    this.#releaseKeys?.()
+    // The keys stay read until the children are gone: a second Ctrl-C typed meanwhile must
+    // reach requestStop as a key, not be left unread in a terminal given back too early.
     await Promise.all([this.#watcher?.close(), ...[...this.#children].map((child) => child.stop())])
+    this.#giveTerminalBack()
     if (error) this.#fail(error)
     else this.#end('stopped')
   }
@@ -247,7 +249,13 @@ export class DevSession {
   /** Kills every child now: a stop asked for twice does not wait for a grace period. */
   #force(): void {
     for (const child of this.#children) child.kill()
+    this.#giveTerminalBack()
     this.#end('forced')
+  }
+
+  #giveTerminalBack(): void {
+    this.#releaseKeys?.()
+    this.#releaseKeys = null
   }
 
   #launch(source: Source, spec: LaunchSpec): DevChild {
