@@ -13,7 +13,7 @@ function parseTrafficRate(value: string): number {
 export function registerDev(program: Command): void {
   program
     .command('dev')
-    .description('Run the service in watch mode beside the simulated provider, wired together.')
+    .description('run the service in watch mode beside the simulated provider, wired together, with a console to watch and drive it')
     .option('--delay <ms>', 'before the provider calls back (default: package.json "gatekeep".delay, 5000)', parseNonNegativeInteger)
     .option('--restart-delay <ms>', 'before it calls back after a restart (default: --delay)', parseNonNegativeInteger)
     .option('--port <n>', 'port of the service (default: package.json "gatekeep".port, 3000)', parsePort)
