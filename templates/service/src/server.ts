@@ -54,6 +54,9 @@ const graceful = closeWithGrace(
 
 void server.gate.exhausted.then(async () => {
   graceful.uninstall()
+  // The same safety net close-with-grace gave: a close that never ends must not keep a service
+  // that can no longer serve alive, its exit code never seen.
+  setTimeout(() => process.exit(1), config.shutdownDrainMs + config.providerTimeoutMs + CLOSE_MARGIN_MS).unref()
   await shutdown(null)
   process.exit(1)
 })
